@@ -1,0 +1,3 @@
+from wedraw.core.alembic_env import run
+
+run()

@@ -1,0 +1,177 @@
+"""The one application factory: `create_app(service)` builds any WeDraw service.
+
+Web processes (gunicorn via wsgi.py), Celery workers, beat and the embedded runner all
+build their apps here. Nothing queries a database while the app is being built.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+from flask import Flask, current_app, jsonify, send_from_directory
+from flask_limiter import Limiter
+from flask_migrate import Migrate
+from flask_smorest import Api
+from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import wedraw
+from wedraw.core.audit import init_audit
+from wedraw.core.auth import assert_routes_declared, init_auth, public
+from wedraw.core.config import PROJECT_ROOT, Settings, load_settings
+from wedraw.core.db import engine_options
+from wedraw.core.errors import init_error_handlers
+from wedraw.core.logs import configure_logging, init_request_logging
+from wedraw.core.registry import get_service
+
+RATE_EXEMPT_ATTR = "_wedraw_rate_exempt"
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+def rate_exempt(fn):
+    """Exempt a view from the per-IP API limit (WeChat callbacks are guarded by signatures)."""
+    setattr(fn, RATE_EXEMPT_ATTR, True)
+    return fn
+
+
+def service_db(app: Flask | None = None):
+    """The SQLAlchemy extension of the service that `app` (or the current app) is."""
+    return (app or current_app).extensions["wedraw.db"]
+
+
+def _client_ip() -> str:
+    from flask import request
+
+    return request.remote_addr or "unknown"
+
+
+def _rate_exempt() -> bool:
+    from flask import request
+
+    if request.path == "/health" or request.endpoint is None:
+        return request.path == "/health"
+    view = current_app.view_functions.get(request.endpoint)
+    return bool(getattr(view, RATE_EXEMPT_ATTR, False))
+
+
+def _openapi_config(spec) -> dict:
+    return {
+        "API_TITLE": f"WeDraw {spec.title}",
+        "API_VERSION": wedraw.__version__,
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "swagger-ui",
+        # Assets are served locally by the gateway under /docs/assets (no CDN).
+        "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+        "API_SPEC_OPTIONS": {
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+            "security": [{"bearerAuth": []}],
+        },
+    }
+
+
+def create_app(service: str, settings: Settings | None = None, celery=None, audit_sink=None) -> Flask:
+    spec = get_service(service)
+    settings = settings or load_settings()
+    module = importlib.import_module(spec.package)
+
+    configure_logging(service, settings.log_level)
+    app = Flask(spec.package, static_folder=None)
+    app.config.update(
+        WEDRAW_SETTINGS=settings,
+        WEDRAW_SERVICE=service,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+        PROPAGATE_EXCEPTIONS=False,
+        TESTING=settings.profile == "test",
+        **_openapi_config(spec),
+    )
+    app.json.ensure_ascii = False
+    if settings.proxy_count:
+        # Trust X-Forwarded-* only as many hops deep as there are proxies we run.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
+                                x_host=settings.proxy_count)
+
+    init_request_logging(app, service)
+
+    if spec.database:
+        url = settings.database_url(service)
+        if url.startswith("sqlite:///"):
+            (settings.var_dir / "db").mkdir(parents=True, exist_ok=True)
+        db = module.db
+        app.config["SQLALCHEMY_DATABASE_URI"] = url
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url)
+        db.init_app(app)
+        Migrate(app, db, directory=str(MIGRATIONS_DIR / service), render_as_batch=url.startswith("sqlite"))
+        app.extensions["wedraw.db"] = db
+
+    limiter = Limiter(
+        key_func=_client_ip,
+        app=app,
+        application_limits=[settings.rate_limit],
+        application_limits_exempt_when=_rate_exempt,
+        storage_uri=settings.rate_limit_storage_url,
+        headers_enabled=True,
+        strategy="moving-window",
+    )
+    app.extensions["wedraw.limiter"] = limiter
+
+    init_auth(app)
+
+    if celery is None:
+        from wedraw.core.celery_app import make_celery
+
+        celery = make_celery(service, settings, flask_app_factory=lambda: app) if spec.queues else None
+    if celery is None:
+        from celery import Celery
+
+        from wedraw.core.celery_app import celery_config
+
+        celery = Celery(f"wedraw.{service}.sender", set_as_current=False)
+        celery.conf.update(celery_config(settings))
+    app.extensions["celery"] = celery
+
+    api = Api(app)
+    init_error_handlers(app)
+    _add_health(app, spec)
+    swagger_assets_route(app)
+    module.register(app, api)
+    init_audit(app, service, audit_sink or getattr(module, "audit_sink", None))
+    assert_routes_declared(app)
+    return app
+
+
+def _add_health(app: Flask, spec) -> None:
+    if spec.name == "gateway":
+        return  # the gateway's /health aggregates every service
+
+    @public
+    def health():
+        body = {"status": "ok", "service": spec.name, "version": wedraw.__version__}
+        status = 200
+        if spec.database:
+            started = time.perf_counter()
+            try:
+                with service_db().engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                body["database"] = "ok"
+                body["database_ms"] = round((time.perf_counter() - started) * 1000, 2)
+            except Exception as exc:  # report, never raise: this is what monitors read
+                body.update(status="error", database="error", error=type(exc).__name__)
+                status = 503
+        return jsonify(body), status
+
+    app.add_url_rule("/health", "health", health, methods=["GET"])
+
+
+def swagger_assets_route(app: Flask) -> None:
+    """Serve Swagger UI's files locally (the machine may have no internet)."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    @public
+    def swagger_assets(filename):
+        return send_from_directory(swagger_ui_path, filename, max_age=86400)
+
+    app.add_url_rule("/docs/assets/<path:filename>", "swagger_assets", swagger_assets, methods=["GET"])

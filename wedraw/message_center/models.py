@@ -1,0 +1,5 @@
+"""Tables of the message_center service (its own database)."""
+
+from wedraw.core.db import make_db
+
+db = make_db()

@@ -1,0 +1,7 @@
+"""HTTP API of the points_mall service."""
+
+from flask_smorest import Api
+
+
+def register(app, api: Api) -> None:
+    """Blueprints are registered here as the service's features land."""
