@@ -79,6 +79,21 @@ def seed() -> None:
     seed_all(echo=click.echo)
 
 
+@cli.command("admin-password")
+def admin_password() -> None:
+    """Give the `admin` user a new random password and print it."""
+    import secrets
+
+    from wedraw.core.factory import create_app
+    from wedraw.user_center.services import admin_reset_password
+
+    password = secrets.token_urlsafe(12) + "7a"
+    app = create_app("user_center")
+    with app.app_context():
+        admin_reset_password(password)
+    click.echo(f"New password for 'admin': {password}")
+
+
 @cli.command("run")
 @click.option("--port", type=int, default=None, help="Front door port (default WEDRAW_PORT or 8080).")
 @click.option("--no-workers", is_flag=True, help="Do not start Celery workers and beat.")

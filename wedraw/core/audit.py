@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flask import Flask, current_app, g, request
 
@@ -48,16 +48,15 @@ def _build_record(service: str, response) -> dict | None:
         return None
     return {
         "event_id": uuid.uuid4().hex,
-        "created_at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat(),
+        "created_at": datetime.now(UTC).replace(tzinfo=None).isoformat(),
         "user_id": identity["user_id"],
         "username": identity["username"],
         "service": service,
         "action": request.endpoint,
         "method": request.method,
         "path": request.path,
-        "target": getattr(g, "audit_target", None) or "/".join(
-            f"{k}={v}" for k, v in (request.view_args or {}).items()
-        ),
+        "target": getattr(g, "audit_target", None)
+        or "/".join(f"{k}={v}" for k, v in (request.view_args or {}).items()),
         "ip": request.remote_addr,
         "outcome": "success" if response.status_code < 400 else "failure",
         "status_code": response.status_code,

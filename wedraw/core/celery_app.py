@@ -43,9 +43,10 @@ def celery_config(settings) -> dict:
         "task_create_missing_queues": True,
     }
     if broker.startswith("sqla+"):
-        (settings.var_dir).mkdir(parents=True, exist_ok=True)
-        config["broker_transport_options"]["polling_interval"] = 0.5
-    if settings.profile == "test" and broker.startswith("memory"):
+        # kombu's SQLAlchemy transport hands its options to create_engine, nothing else.
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        config["broker_transport_options"] = {"connect_args": {"timeout": 30}}
+    elif broker.startswith("memory"):
         config["broker_transport_options"] = {}
     return config
 
@@ -79,6 +80,7 @@ def make_celery(service: str, settings, flask_app_factory=None) -> Celery:
 
     celery.Task = ServiceTask
     celery.flask_app = flask_app  # type: ignore[attr-defined]
+    celery.wedraw_state = state  # type: ignore[attr-defined]
     celery.wedraw_service = service  # type: ignore[attr-defined]
     return celery
 

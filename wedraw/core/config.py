@@ -16,7 +16,7 @@ from wedraw.core.registry import DATABASE_SERVICES, SERVICES, ServiceSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ("embedded", "production", "test")
-DEV_JWT_SECRET = "wedraw-embedded-development-secret-change-me"
+DEV_JWT_SECRET = "wedraw-embedded-development-secret-change-me"  # noqa: S105 - refused in production
 MIN_PRODUCTION_SECRET = 32
 
 
@@ -80,7 +80,7 @@ class _Env:
 
     def url(self, name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
         value = self.str(name, default)
-        if value is not None and not value.split("://", 1)[0] in schemes:
+        if value is not None and value.split("://", 1)[0] not in schemes:
             raise ConfigError(name, f"must be a URL starting with one of {', '.join(schemes)}")
         return value
 
@@ -109,6 +109,9 @@ class Settings:
     proxy_count: int
     admin_password: str | None
     service_urls: dict[str, str]
+    # Base URLs that replace WeChat's API hosts (the sandbox); None means the real hosts.
+    wechat_api_base: str | None = None
+    wecom_api_base: str | None = None
     max_body_bytes: int = 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -188,8 +191,18 @@ def load_settings(environ: dict[str, str] | None = None, profile: str | None = N
         name: env.str(f"WEDRAW_{name.upper()}_URL", f"http://{host}:{spec.port}") for name, spec in SERVICES.items()
     }
 
+    sandbox_default = not production
+    wechat_api_base = env.url(
+        "WEDRAW_WECHAT_API_BASE", "http://127.0.0.1:3100" if sandbox_default else None, ("http", "https")
+    )
+    wecom_api_base = env.url(
+        "WEDRAW_WECOM_API_BASE", "http://127.0.0.1:3101" if sandbox_default else None, ("http", "https")
+    )
+
     return Settings(
         profile=profile,
+        wechat_api_base=wechat_api_base,
+        wecom_api_base=wecom_api_base,
         var_dir=var_dir,
         log_dir=log_dir,
         log_level=log_level,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
@@ -24,7 +24,7 @@ def make_db() -> SQLAlchemy:
 
 def utcnow() -> datetime:
     """Naive UTC, stored the same on SQLite and MariaDB."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def engine_options(url: str) -> dict:

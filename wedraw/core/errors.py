@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify
+from flask_smorest import Api
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger("wedraw.errors")
@@ -54,6 +56,19 @@ class ApiError(HTTPException):
         self.errors = errors
 
 
+class ErrorSchema(Schema):
+    """The error body every WeDraw endpoint returns (documented in every OpenAPI file)."""
+
+    code = fields.String(required=True, metadata={"description": "Stable machine-readable code"})
+    message = fields.String(required=True)
+    request_id = fields.String(allow_none=True)
+    errors = fields.Dict(keys=fields.String(), metadata={"description": "Field -> messages (validation)"})
+
+
+class WeDrawApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+
 def error_response(status: int, code: str, message: str, errors: dict | None = None, headers=None):
     body = {"code": code, "message": message, "request_id": getattr(g, "request_id", None)}
     if errors:
@@ -72,11 +87,11 @@ def _flatten_validation(messages) -> dict | None:
     if not isinstance(messages, dict):
         return None
     flat: dict = {}
-    for location, fields in messages.items():
-        if isinstance(fields, dict):
-            flat.update(fields)
+    for location, problems in messages.items():
+        if isinstance(problems, dict):
+            flat.update(problems)
         else:
-            flat[location] = fields
+            flat[location] = problems
     return flat
 
 
@@ -95,7 +110,9 @@ def handle_http_exception(exc: HTTPException):
     if status == 429:
         message = MESSAGES[429] + (f" Limit: {exc.description}." if exc.description else "")
     headers = exc.get_response().headers if status in (405, 429) else None
-    return error_response(status, CODES.get(status, "error"), message or MESSAGES.get(status, exc.name), errors, headers)
+    return error_response(
+        status, CODES.get(status, "error"), message or MESSAGES.get(status, exc.name), errors, headers
+    )
 
 
 def handle_unexpected(exc: Exception):

@@ -12,7 +12,6 @@ import time
 from flask import Flask, current_app, jsonify, send_from_directory
 from flask_limiter import Limiter
 from flask_migrate import Migrate
-from flask_smorest import Api
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -21,18 +20,11 @@ from wedraw.core.audit import init_audit
 from wedraw.core.auth import assert_routes_declared, init_auth, public
 from wedraw.core.config import PROJECT_ROOT, Settings, load_settings
 from wedraw.core.db import engine_options
-from wedraw.core.errors import init_error_handlers
+from wedraw.core.errors import WeDrawApi, init_error_handlers
 from wedraw.core.logs import configure_logging, init_request_logging
-from wedraw.core.registry import get_service
+from wedraw.core.registry import callback_prefixes, get_service
 
-RATE_EXEMPT_ATTR = "_wedraw_rate_exempt"
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
-
-
-def rate_exempt(fn):
-    """Exempt a view from the per-IP API limit (WeChat callbacks are guarded by signatures)."""
-    setattr(fn, RATE_EXEMPT_ATTR, True)
-    return fn
 
 
 def service_db(app: Flask | None = None):
@@ -47,12 +39,10 @@ def _client_ip() -> str:
 
 
 def _rate_exempt() -> bool:
+    """Health probes and WeChat callbacks (guarded by signatures) skip the per-IP limit."""
     from flask import request
 
-    if request.path == "/health" or request.endpoint is None:
-        return request.path == "/health"
-    view = current_app.view_functions.get(request.endpoint)
-    return bool(getattr(view, RATE_EXEMPT_ATTR, False))
+    return request.path == "/health" or request.path.startswith(callback_prefixes())
 
 
 def _openapi_config(spec) -> dict:
@@ -66,13 +56,21 @@ def _openapi_config(spec) -> dict:
         # Assets are served locally by the gateway under /docs/assets (no CDN).
         "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
         "API_SPEC_OPTIONS": {
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            },
             "security": [{"bearerAuth": []}],
         },
     }
 
 
-def create_app(service: str, settings: Settings | None = None, celery=None, audit_sink=None) -> Flask:
+def create_app(
+    service: str, settings: Settings | None = None, celery=None, audit_sink=None, options: dict | None = None
+) -> Flask:
+    """Build the Flask app of one registry service.
+
+    `options` are service-specific build options (the sandbox's host and world size).
+    """
     spec = get_service(service)
     settings = settings or load_settings()
     module = importlib.import_module(spec.package)
@@ -82,6 +80,7 @@ def create_app(service: str, settings: Settings | None = None, celery=None, audi
     app.config.update(
         WEDRAW_SETTINGS=settings,
         WEDRAW_SERVICE=service,
+        WEDRAW_OPTIONS=options or {},
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         JSON_SORT_KEYS=False,
         PROPAGATE_EXCEPTIONS=False,
@@ -91,8 +90,9 @@ def create_app(service: str, settings: Settings | None = None, celery=None, audi
     app.json.ensure_ascii = False
     if settings.proxy_count:
         # Trust X-Forwarded-* only as many hops deep as there are proxies we run.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
-                                x_host=settings.proxy_count)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count, x_host=settings.proxy_count
+        )
 
     init_request_logging(app, service)
 
@@ -106,6 +106,14 @@ def create_app(service: str, settings: Settings | None = None, celery=None, audi
         db.init_app(app)
         Migrate(app, db, directory=str(MIGRATIONS_DIR / service), render_as_batch=url.startswith("sqlite"))
         app.extensions["wedraw.db"] = db
+
+    if spec.kind == "sandbox":
+        # WeChat's side of the wire: it authenticates by WeChat's own rules (access_token),
+        # not by admin JWTs, and must not rate-limit by our policy.
+        api = WeDrawApi(app)
+        init_error_handlers(app)
+        module.register(app, api)
+        return app
 
     limiter = Limiter(
         key_func=_client_ip,
@@ -133,7 +141,7 @@ def create_app(service: str, settings: Settings | None = None, celery=None, audi
         celery.conf.update(celery_config(settings))
     app.extensions["celery"] = celery
 
-    api = Api(app)
+    api = WeDrawApi(app)
     init_error_handlers(app)
     _add_health(app, spec)
     swagger_assets_route(app)

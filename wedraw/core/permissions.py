@@ -43,7 +43,12 @@ _THINGS: dict[str, dict[str, str]] = {
         "products": "products and categories",
         "orders": "exchange orders",
     },
-    "message": {"templates": "templates", "campaigns": "campaigns", "sends": "send log", "workers": "workers and queues"},
+    "message": {
+        "templates": "templates",
+        "campaigns": "campaigns",
+        "sends": "send log",
+        "workers": "workers and queues",
+    },
     "analytics": {"dashboard": "dashboard", "reports": "reports"},
 }
 
@@ -66,9 +71,7 @@ BUILTIN_ROLES: dict[str, dict] = {
     "super_admin": {"description": "Everything, including personal data", "permissions": sorted(PERMISSIONS)},
     "operator": {
         "description": "Runs the WeChat estate; cannot manage admin users or roles",
-        "permissions": sorted(
-            p for p in PERMISSIONS if not p.startswith("user:") and p != PII_READ
-        )
+        "permissions": sorted(p for p in PERMISSIONS if not p.startswith("user:") and p != PII_READ)
         + ["user:audit:read"],
     },
     "read_only": {

@@ -18,10 +18,16 @@ class ServiceSpec:
     prefixes: tuple[str, ...]
     database: str | None
     title: str
-    # Celery queues this service owns; each one gets a worker program.
+    # Celery queues this service owns; each one gets a worker program. A service lists a
+    # queue once it has tasks for it.
     queues: tuple[str, ...] = field(default_factory=tuple)
-    # Paths that are reached without a token (besides /health and the docs).
-    public_paths: tuple[str, ...] = field(default_factory=tuple)
+    # WeChat's callbacks: public (guarded by WeChat signatures) and exempt from the
+    # per-IP API rate limit, here and in Nginx, since WeChat calls from few IPs at volume.
+    callback_prefixes: tuple[str, ...] = field(default_factory=tuple)
+    # "service" is a WeDraw service behind Nginx; "sandbox" stands in for WeChat's hosts.
+    kind: str = "service"
+    # Further ports the same program listens on (the sandbox's WeCom host).
+    extra_ports: tuple[int, ...] = field(default_factory=tuple)
 
 
 SERVICES: dict[str, ServiceSpec] = {
@@ -43,7 +49,6 @@ SERVICES: dict[str, ServiceSpec] = {
             database="user_center_db",
             title="User center",
             queues=("user_center",),
-            public_paths=("/api/auth/login", "/api/auth/refresh"),
         ),
         ServiceSpec(
             name="wechat_official",
@@ -52,8 +57,7 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/wechat",),
             database="official_account_db",
             title="Official Account",
-            queues=("wechat_official",),
-            public_paths=("/api/wechat/callback",),
+            callback_prefixes=("/api/wechat/callback/",),
         ),
         ServiceSpec(
             name="wecom",
@@ -62,8 +66,7 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/wecom",),
             database="wecom_db",
             title="WeCom",
-            queues=("wecom",),
-            public_paths=("/api/wecom/callback",),
+            callback_prefixes=("/api/wecom/callback/",),
         ),
         ServiceSpec(
             name="miniprogram",
@@ -72,7 +75,6 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/miniprogram",),
             database="miniprogram_db",
             title="Mini Program",
-            queues=("miniprogram",),
         ),
         ServiceSpec(
             name="points_mall",
@@ -81,7 +83,6 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/points",),
             database="points_mall_db",
             title="Points mall",
-            queues=("points",),
         ),
         ServiceSpec(
             name="message_center",
@@ -90,7 +91,6 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/message",),
             database="message_center_db",
             title="Message center",
-            queues=("message_center", "wechat_push"),
         ),
         ServiceSpec(
             name="data_analysis",
@@ -99,10 +99,22 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/analytics",),
             database="data_analysis_db",
             title="Data analysis",
-            queues=("analytics", "reports"),
+        ),
+        ServiceSpec(
+            name="sandbox",
+            package="wedraw.sandbox",
+            port=3100,
+            prefixes=(),
+            database=None,
+            title="WeChat sandbox",
+            kind="sandbox",
+            extra_ports=(3101,),
         ),
     )
 }
+
+# The services operators reach through Nginx (everything but the sandbox).
+WEB_SERVICES: tuple[str, ...] = tuple(n for n, s in SERVICES.items() if s.kind == "service")
 
 # Services with a database, in registry order (the gateway has none).
 DATABASE_SERVICES: tuple[str, ...] = tuple(n for n, s in SERVICES.items() if s.database)
@@ -114,6 +126,10 @@ def get_service(name: str) -> ServiceSpec:
     except KeyError:
         known = ", ".join(SERVICES)
         raise SystemExit(f"unknown service {name!r}; known services: {known}") from None
+
+
+def callback_prefixes() -> tuple[str, ...]:
+    return tuple(p for spec in SERVICES.values() for p in spec.callback_prefixes)
 
 
 def all_queues() -> dict[str, str]:

@@ -11,9 +11,10 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 
 class SharedStore(Protocol):
@@ -92,9 +93,7 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         with self._conn() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL)"
-            )
+            conn.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL)")
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -129,7 +128,9 @@ class SqliteStore:
         with self._conn() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute("DELETE FROM kv WHERE key = ? AND expires_at IS NOT NULL AND expires_at <= ?", (key, time.time()))
+                conn.execute(
+                    "DELETE FROM kv WHERE key = ? AND expires_at IS NOT NULL AND expires_at <= ?", (key, time.time())
+                )
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
                     (key, value, self._expiry(ttl)),

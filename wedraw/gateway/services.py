@@ -8,22 +8,25 @@ import requests
 from flask import current_app
 
 from wedraw.core.errors import ApiError
-from wedraw.core.registry import SERVICES
+from wedraw.core.registry import SERVICES, WEB_SERVICES
 
 HEALTH_TIMEOUT = 3.0
 
 
 def _backends() -> dict[str, str]:
     urls = current_app.config["WEDRAW_SETTINGS"].service_urls
-    return {name: urls[name] for name in SERVICES if name != "gateway"}
+    return {name: urls[name] for name in WEB_SERVICES if name != "gateway"}
 
 
 def _probe(name: str, url: str) -> dict:
     try:
         response = requests.get(f"{url}/health", timeout=HEALTH_TIMEOUT)
         body = response.json()
-        return {"status": body.get("status", "error"), "http_status": response.status_code,
-                "database": body.get("database")}
+        return {
+            "status": body.get("status", "error"),
+            "http_status": response.status_code,
+            "database": body.get("database"),
+        }
     except (requests.RequestException, ValueError) as exc:
         return {"status": "down", "error": type(exc).__name__}
 
@@ -31,7 +34,7 @@ def _probe(name: str, url: str) -> dict:
 def aggregate_health() -> tuple[dict, int]:
     backends = _backends()
     with ThreadPoolExecutor(max_workers=len(backends)) as pool:
-        results = dict(zip(backends, pool.map(lambda item: _probe(*item), backends.items())))
+        results = dict(zip(backends, pool.map(lambda item: _probe(*item), backends.items()), strict=True))
     down = sorted(name for name, result in results.items() if result["status"] != "ok")
     body = {"status": "ok" if not down else "error", "service": "gateway", "services": results}
     if down:
@@ -40,7 +43,7 @@ def aggregate_health() -> tuple[dict, int]:
 
 
 def service_spec(name: str) -> dict:
-    if name not in SERVICES or name == "gateway":
+    if name not in WEB_SERVICES or name == "gateway":
         raise ApiError(404, f"No service named {name!r}.")
     try:
         response = requests.get(f"{_backends()[name]}/openapi.json", timeout=HEALTH_TIMEOUT)

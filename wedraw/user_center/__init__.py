@@ -13,4 +13,16 @@ def audit_sink(record: dict) -> None:
     record_audit(record)
 
 
-__all__ = ["db", "register", "audit_sink"]
+def seed(app, echo) -> None:
+    """Built-in roles and the `admin` user; a generated password is shown this once."""
+    from wedraw.user_center.services import ensure_admin
+
+    settings = app.config["WEDRAW_SETTINGS"]
+    generated = ensure_admin(settings.admin_password)
+    if generated and not settings.admin_password:
+        echo(f"Created user 'admin' with password: {generated}  (shown once; keep it)")
+    elif generated:
+        echo("Created user 'admin' with the password from WEDRAW_ADMIN_PASSWORD")
+
+
+__all__ = ["db", "register", "audit_sink", "seed"]

@@ -94,8 +94,9 @@ class RoleSchema(Schema):
 class RoleCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_\-\u4e00-\u9fff]{2,64}$"))
     description = fields.String(validate=validate.Length(max=255), load_default="")
-    permissions = fields.List(fields.String(validate=validate.Length(max=64)), load_default=list,
-                              validate=validate.Length(max=500))
+    permissions = fields.List(
+        fields.String(validate=validate.Length(max=64)), load_default=list, validate=validate.Length(max=500)
+    )
 
 
 class RoleUpdateSchema(Schema):

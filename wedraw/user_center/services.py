@@ -251,7 +251,9 @@ def _roles_by_id(role_ids: list[int]) -> list[Role]:
     roles = list(db.session.execute(select(Role).where(Role.id.in_(role_ids))).scalars()) if role_ids else []
     missing = sorted(set(role_ids) - {r.id for r in roles})
     if missing:
-        raise ApiError(422, f"Unknown role ids: {missing}.", errors={"role_ids": [f"unknown role {i}" for i in missing]})
+        raise ApiError(
+            422, f"Unknown role ids: {missing}.", errors={"role_ids": [f"unknown role {i}" for i in missing]}
+        )
     return roles
 
 
@@ -478,3 +480,23 @@ def ensure_admin(password: str | None) -> str | None:
     db.session.add(user)
     db.session.commit()
     return generated
+
+
+def prune_sessions(keep_days: int = 30) -> int:
+    """Delete sessions that expired or ended more than `keep_days` ago (nightly job)."""
+    from sqlalchemy import delete
+
+    cutoff = utcnow() - timedelta(days=keep_days)
+    result = db.session.execute(
+        delete(LoginSession).where(or_(LoginSession.expires_at < cutoff, LoginSession.revoked_at < cutoff))
+    )
+    db.session.commit()
+    return result.rowcount or 0
+
+
+def admin_reset_password(password: str) -> None:
+    """Operator recovery from the CLI: new password for `admin`, every session ended."""
+    user = db.session.execute(select(AdminUser).where(AdminUser.username == "admin")).scalar_one_or_none()
+    if user is None:
+        raise ApiError(404, "There is no 'admin' user; run the seed first.")
+    reset_password(user.id, password)

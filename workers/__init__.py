@@ -1,0 +1,1 @@
+"""Celery bootstrap: worker programs per queue, the beat schedule, the queue names."""
