@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 
-from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
-from wedraw.core.celery_app import make_celery
 from wedraw.core.config import load_settings
 from wedraw.core.logs import configure_logging
-from wedraw.core.registry import get_service
 from wedraw.core.store import reset_store_cache
+from workers.bootstrap import build_worker_app
 
-
-def build_worker_app(service: str, settings=None) -> Celery:
-    spec = get_service(service)
-    if not spec.queues:
-        raise SystemExit(f"service {service!r} has no queues, so it has no worker")
-    settings = settings or load_settings()
-    celery = make_celery(service, settings)
-    tasks = importlib.import_module(f"{spec.package}.tasks")
-    tasks.register_tasks(celery)
-    return celery
+SERVICE = os.environ.get("WEDRAW_SERVICE", "user_center")
 
 
 @setup_logging.connect
 def _json_logs(**_):
     # Connecting this signal stops Celery from installing its own log format.
-    configure_logging(os.environ.get("WEDRAW_SERVICE", "user_center"), load_settings().log_level)
+    configure_logging(SERVICE, load_settings().log_level)
 
 
 @worker_process_init.connect
@@ -42,4 +30,4 @@ def _after_fork(**_):
             app.extensions["wedraw.db"].engine.dispose()
 
 
-celery = build_worker_app(os.environ.get("WEDRAW_SERVICE", "user_center"))
+celery = build_worker_app(SERVICE)

@@ -110,6 +110,28 @@ def verify_refresh_token() -> dict:
     return claims
 
 
+def session_ids_from(refresh_token: str | None) -> set[str]:
+    """Session ids of a valid access token in the header and/or a refresh token; 401 if none."""
+    from flask_jwt_extended import decode_token
+
+    sids: set[str] = set()
+    try:
+        if verify_jwt_in_request(optional=True) and get_jwt().get("kind") == ADMIN:
+            sids.add(get_jwt()["sid"])
+    except (JWTExtendedException, PyJWTError):
+        pass
+    if refresh_token:
+        try:
+            claims = decode_token(refresh_token)
+            if claims.get("type") == "refresh" and claims.get("kind") == ADMIN:
+                sids.add(claims["sid"])
+        except (JWTExtendedException, PyJWTError):
+            pass
+    if not sids:
+        raise ApiError(401, "No valid token to log out with.", "unauthorized")
+    return sids
+
+
 def _token_problem(exc: Exception) -> str:
     name = type(exc).__name__
     if name == "ExpiredSignatureError":

@@ -6,7 +6,14 @@ from flask import request
 from flask_smorest import Api, Blueprint
 
 from wedraw.core.audit import set_target
-from wedraw.core.auth import authenticated, current_identity, public, requires, verify_refresh_token
+from wedraw.core.auth import (
+    authenticated,
+    current_identity,
+    public,
+    requires,
+    session_ids_from,
+    verify_refresh_token,
+)
 from wedraw.core.pagination import page_of
 from wedraw.core.permissions import PERMISSIONS, describe
 from wedraw.user_center import schemas as s
@@ -30,6 +37,7 @@ def _client() -> tuple[str | None, str | None]:
 @auth_blp.response(200, s.TokenSchema)
 @auth_blp.alt_response(401, description="Wrong credentials or disabled account")
 @auth_blp.alt_response(429, description="Too many failed logins")
+@auth_blp.doc(security=[])
 @public
 def login(body):
     try:
@@ -42,6 +50,7 @@ def login(body):
 
 @auth_blp.route("/refresh", methods=["POST"])
 @auth_blp.response(200, s.TokenSchema)
+@auth_blp.doc(security=[])
 @public
 def refresh():
     claims = verify_refresh_token()
@@ -51,9 +60,14 @@ def refresh():
 @auth_blp.route("/logout", methods=["POST"])
 @auth_blp.arguments(s.LogoutSchema, required=False)
 @auth_blp.response(204)
-@authenticated
-def logout(_body):
-    services.logout(current_identity()["session_id"])
+@auth_blp.doc(security=[])
+@public
+def logout(body):
+    """Ends the session of the access token in the header and/or the refresh token in the body.
+
+    Public so that a console whose access token already expired can still end its session.
+    """
+    services.logout(session_ids_from(body.get("refresh_token")))
 
 
 @auth_blp.route("/me", methods=["GET"])

@@ -8,7 +8,9 @@ from wedraw.core.auth import can_see_pii
 from wedraw.core.pagination import PageArgs
 from wedraw.core.pii import mask_email, mask_phone
 
-PHONE = validate.Regexp(r"^\+?[0-9-]{5,20}$", error="Not a phone number.")
+# An empty string clears the field (the console sends "" when an operator empties it).
+PHONE = validate.Regexp(r"^(\+?[0-9-]{5,20})?$", error="Not a phone number.")
+EMAIL = validate.Regexp(r"^([^@\s]{1,64}@[^@\s]+\.[^@\s]+)?$", error="Not an e-mail address.")
 
 
 class LoginSchema(Schema):
@@ -62,14 +64,14 @@ class UserCreateSchema(Schema):
     password = fields.String(required=True, validate=validate.Length(min=1, max=128), load_only=True)
     display_name = fields.String(validate=validate.Length(max=64))
     phone = fields.String(validate=PHONE, allow_none=True)
-    email = fields.Email(validate=validate.Length(max=255), allow_none=True)
+    email = fields.String(validate=[validate.Length(max=255), EMAIL], allow_none=True)
     role_ids = fields.List(fields.Integer(strict=True), load_default=list, validate=validate.Length(max=50))
 
 
 class UserUpdateSchema(Schema):
     display_name = fields.String(validate=validate.Length(max=64))
     phone = fields.String(validate=PHONE, allow_none=True)
-    email = fields.Email(validate=validate.Length(max=255), allow_none=True)
+    email = fields.String(validate=[validate.Length(max=255), EMAIL], allow_none=True)
     role_ids = fields.List(fields.Integer(strict=True), validate=validate.Length(max=50))
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from wedraw.core.auth import ADMIN, revoked_session_key
-from wedraw.core.db import utcnow
+from wedraw.core.db import naive_utc, utcnow
 from wedraw.core.errors import ApiError
 from wedraw.core.pagination import paginate
 from wedraw.core.permissions import BUILTIN_ROLES, PERMISSIONS
@@ -188,11 +188,11 @@ def _active_sessions(user_id: int, except_id: str | None = None) -> list[LoginSe
     return list(db.session.execute(stmt).scalars())
 
 
-def logout(session_id: str) -> None:
-    session = db.session.get(LoginSession, session_id)
-    if session:
-        _revoke_sessions([session], "logout")
-        db.session.commit()
+def logout(session_ids: set[str]) -> None:
+    """End the sessions named by the tokens presented (access and/or refresh)."""
+    sessions = [s for s in (db.session.get(LoginSession, sid) for sid in session_ids) if s]
+    _revoke_sessions(sessions, "logout")
+    db.session.commit()
 
 
 def end_session(session_id: str) -> None:
@@ -275,8 +275,8 @@ def create_user(data: dict) -> AdminUser:
         username=username,
         password_hash=hash_password(data["password"]),
         display_name=data.get("display_name") or username,
-        phone=data.get("phone"),
-        email=data.get("email"),
+        phone=data.get("phone") or None,
+        email=data.get("email") or None,
         roles=_roles_by_id(data.get("role_ids", [])),
     )
     db.session.add(user)
@@ -290,9 +290,11 @@ def create_user(data: dict) -> AdminUser:
 
 def update_user(user_id: int, data: dict) -> AdminUser:
     user = get_user(user_id)
-    for field in ("display_name", "phone", "email"):
+    if "display_name" in data:
+        user.display_name = data["display_name"]
+    for field in ("phone", "email"):
         if field in data:
-            setattr(user, field, data[field])
+            setattr(user, field, data[field] or None)  # "" clears
     if "role_ids" in data:
         user.roles = _roles_by_id(data["role_ids"])
         # Permissions live in tokens: end sessions so the new roles take effect now.
@@ -440,9 +442,9 @@ def search_audit(args: dict) -> dict:
     if args.get("outcome"):
         stmt = stmt.where(AuditLog.outcome == args["outcome"])
     if args.get("start"):
-        stmt = stmt.where(AuditLog.created_at >= args["start"])
+        stmt = stmt.where(AuditLog.created_at >= naive_utc(args["start"]))
     if args.get("end"):
-        stmt = stmt.where(AuditLog.created_at <= args["end"])
+        stmt = stmt.where(AuditLog.created_at <= naive_utc(args["end"]))
     return paginate(db.session, stmt, args["page"], args["page_size"])
 
 

@@ -1,0 +1,228 @@
+"""Shared fixtures: one session of migrated service databases, isolation per test.
+
+Two backends run the same tests:
+- embedded (always): a SQLite file per service, the SQLite shared store, the SQLite broker;
+- mysql (`WEDRAW_TEST_BACKEND=mysql`, with WEDRAW_TEST_MYSQL_URL and WEDRAW_TEST_REDIS_URL):
+  one MariaDB/MySQL database per service, Redis for the shared store, rate limits and broker.
+`make test` runs the suite once per backend that this machine can reach.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import make_url
+
+from wedraw.core.config import load_settings
+from wedraw.core.factory import create_app, service_db
+from wedraw.core.migrations import upgrade
+from wedraw.core.registry import DATABASE_SERVICES, WEB_SERVICES
+from wedraw.core.store import reset_store_cache, store_for
+
+ADMIN_PASSWORD = "Admin-pass-2026"
+BACKEND = os.environ.get("WEDRAW_TEST_BACKEND", "embedded")
+REQUIRE_ALL_TIERS = os.environ.get("WEDRAW_REQUIRE_ALL_TIERS") == "1"
+
+
+def pytest_report_header(config):
+    return f"wedraw backend: {BACKEND}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _mysql_urls() -> dict[str, str]:
+    base = os.environ.get("WEDRAW_TEST_MYSQL_URL")
+    if not base or not os.environ.get("WEDRAW_TEST_REDIS_URL"):
+        pytest.exit("WEDRAW_TEST_BACKEND=mysql needs WEDRAW_TEST_MYSQL_URL and WEDRAW_TEST_REDIS_URL", returncode=2)
+    server = make_url(base)
+    engine = create_engine(server.set(database=None))
+    urls = {}
+    with engine.connect() as conn:
+        for name in DATABASE_SERVICES:
+            database = f"wedraw_test_{name}"
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
+            conn.execute(text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+            urls[name] = server.set(database=database, query={"charset": "utf8mb4"}).render_as_string(
+                hide_password=False
+            )
+    engine.dispose()
+    return urls
+
+
+def build_settings(var_dir: Path, **overrides: str):
+    environ = {
+        "WEDRAW_VAR_DIR": str(var_dir),
+        "WEDRAW_RATE_LIMIT": "100000/minute",
+        "WEDRAW_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "WEDRAW_LOG_LEVEL": "WARNING",
+    }
+    if BACKEND == "mysql":
+        redis_url = os.environ["WEDRAW_TEST_REDIS_URL"]
+        environ.update(
+            WEDRAW_REDIS_URL=redis_url,
+            WEDRAW_RATE_LIMIT_STORAGE_URL=redis_url,
+            WEDRAW_CELERY_BROKER_URL=redis_url,
+        )
+        for name, url in MYSQL_URLS.items():
+            environ[f"WEDRAW_{name.upper()}_DATABASE_URL"] = url
+    environ.update(overrides)
+    return load_settings(environ=environ, profile="test")
+
+
+MYSQL_URLS: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory):
+    if BACKEND == "mysql":
+        MYSQL_URLS.update(_mysql_urls())
+    var_dir = tmp_path_factory.mktemp("var")
+    settings = build_settings(var_dir)
+    for name in DATABASE_SERVICES:
+        upgrade(name, settings=settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def apps(settings):
+    """Every web service's app, built once per session from the shared factory."""
+    return {name: create_app(name, settings=settings) for name in WEB_SERVICES}
+
+
+def _wipe(apps, settings) -> None:
+    for name, app in apps.items():
+        if "wedraw.db" not in app.extensions:
+            continue
+        with app.app_context():
+            db = service_db(app)
+            db.session.remove()
+            with db.engine.begin() as conn:
+                for table in reversed(db.metadata.sorted_tables):
+                    conn.execute(delete(table))
+        app.extensions["wedraw.limiter"].reset()
+    store = store_for(settings)
+    if BACKEND == "mysql":
+        store.client.flushdb()
+    else:
+        with store._conn() as conn:
+            conn.execute("DELETE FROM kv")
+
+
+@pytest.fixture(autouse=True)
+def clean(request):
+    """Every test that touches the apps starts from seeded, otherwise empty databases."""
+    if "apps" not in request.fixturenames:
+        yield
+        return
+    apps = request.getfixturevalue("apps")
+    settings = request.getfixturevalue("settings")
+    _wipe(apps, settings)
+    from wedraw.user_center.services import ensure_admin
+
+    with apps["user_center"].app_context():
+        ensure_admin(ADMIN_PASSWORD)
+    yield
+
+
+@pytest.fixture
+def client(apps):
+    """Test client of one service by registry name: client('user_center')."""
+    return lambda name="user_center": apps[name].test_client()
+
+
+class Session:
+    """A signed-in admin: headers for every service."""
+
+    def __init__(self, tokens: dict):
+        self.tokens = tokens
+        self.access = tokens["access_token"]
+        self.refresh = tokens["refresh_token"]
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+@pytest.fixture
+def login(apps):
+    def _login(username: str = "admin", password: str = ADMIN_PASSWORD, ip: str = "127.0.0.1") -> Session:
+        response = apps["user_center"].test_client().post(
+            "/api/auth/login", json={"username": username, "password": password}, environ_base={"REMOTE_ADDR": ip}
+        )
+        assert response.status_code == 200, response.get_json()
+        return Session(response.get_json())
+
+    return _login
+
+
+@pytest.fixture
+def admin(login) -> Session:
+    return login()
+
+
+@pytest.fixture
+def make_user(apps, admin):
+    """Create an admin user with built-in roles by name; returns (user json, password)."""
+
+    def _make(username: str, roles: tuple[str, ...] = ("read_only",), password: str = "Passw0rd-test", **extra):
+        uc = apps["user_center"].test_client()
+        listing = uc.get("/api/roles?page_size=100", headers=admin.headers).get_json()["items"]
+        role_ids = [r["id"] for r in listing if r["name"] in roles]
+        body = {"username": username, "password": password, "role_ids": role_ids, **extra}
+        response = uc.post("/api/users", json=body, headers=admin.headers)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json(), password
+
+    return _make
+
+
+@pytest.fixture
+def user_center_worker(apps, settings):
+    """A real Celery worker (in a thread) consuming the user center's queue."""
+    from celery.contrib.testing.worker import start_worker
+
+    from workers.bootstrap import build_worker_app
+
+    celery = build_worker_app("user_center", settings=settings)
+    with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        yield celery
+
+
+def require_tier(reason: str):
+    """Skip with `reason`, unless CI demands that every tier runs (then fail)."""
+    if REQUIRE_ALL_TIERS:
+        pytest.fail(f"required test tier unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def serve():
+    """Serve WSGI apps on free local ports in background threads; stopped after the test."""
+    from waitress.server import create_server
+
+    servers = []
+
+    def _serve(app, port: int | None = None) -> str:
+        server = create_server(app, host="127.0.0.1", port=port or 0, threads=8)
+        threading.Thread(target=server.run, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.effective_port}"
+
+    yield _serve
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _forget_stores():
+    yield
+    reset_store_cache()

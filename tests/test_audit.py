@@ -1,0 +1,90 @@
+"""An audit row for every write by an admin, whichever service took the write."""
+
+from __future__ import annotations
+
+import time
+
+from wedraw.core.auth import requires
+from wedraw.core.factory import create_app
+
+
+def _audit(client, headers, **query):
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    return client().get(f"/api/audit?page_size=100&{params}", headers=headers).get_json()
+
+
+def test_every_user_center_write_is_audited_with_who_what_where_and_outcome(client, admin, make_user):
+    user, _ = make_user("auditee")
+    client().patch(f"/api/users/{user['id']}", json={"display_name": "改名"}, headers=admin.headers)
+    client().post(f"/api/users/{user['id']}/disable", headers=admin.headers)
+    client().post("/api/roles", json={"name": "x", "permissions": []}, headers=admin.headers)  # 422: too short
+    rows = _audit(client, admin.headers)["items"]
+    actions = [(r["action"], r["outcome"], r["target"]) for r in rows]
+    assert ("users.disable_user", "success", f"user:{user['id']}") in actions
+    assert ("users.update_user", "success", f"user:{user['id']}") in actions
+    assert ("users.create_user", "success", f"user:{user['id']}") in actions
+    assert ("roles.create_role", "failure", "") in [(a, o, t or "") for a, o, t in actions]
+    newest = rows[0]
+    assert newest["username"] == "admin" and newest["ip"] == "127.0.0.1" and newest["service"] == "user_center"
+    assert newest["status_code"] == 422 and newest["request_id"]
+
+
+def test_reads_are_not_audited(client, admin):
+    for _ in range(3):
+        client().get("/api/users", headers=admin.headers)
+    assert _audit(client, admin.headers)["total"] == 0
+
+
+def test_a_forbidden_write_is_audited_as_a_failure(client, make_user, login, admin):
+    _, password = make_user("nosy", roles=("read_only",))
+    nosy = login("nosy", password)
+    assert client().post("/api/roles", json={"name": "grab", "permissions": []}, headers=nosy.headers).status_code == 403
+    rows = _audit(client, admin.headers, username="nosy")["items"]
+    assert [(r["action"], r["outcome"], r["status_code"]) for r in rows] == [("roles.create_role", "failure", 403)]
+
+
+def test_audit_search_filters(client, admin, make_user):
+    make_user("one")
+    make_user("two")
+    assert _audit(client, admin.headers, outcome="success", action="create_user")["total"] == 2
+    assert _audit(client, admin.headers, outcome="failure")["total"] == 0
+    assert _audit(client, admin.headers, q="users")["total"] == 2
+
+
+def test_writes_in_other_services_reach_the_audit_log_through_the_worker(
+    client, admin, settings, user_center_worker
+):
+    app = create_app("points_mall", settings=settings)
+
+    @requires("points:products:write")
+    def create_product():
+        return {"id": 7}, 201
+
+    app.add_url_rule("/api/points/products", "products.create", create_product, methods=["POST"])
+    response = app.test_client().post(
+        "/api/points/products", json={}, headers={**admin.headers, "X-Request-ID": "req-points-1"}
+    )
+    assert response.status_code == 201
+    deadline = time.monotonic() + 20
+    rows = []
+    while time.monotonic() < deadline and not rows:
+        rows = _audit(client, admin.headers, service="points_mall")["items"]
+        time.sleep(0.2)
+    assert len(rows) == 1
+    assert rows[0]["action"] == "products.create"
+    assert rows[0]["request_id"] == "req-points-1"
+    assert rows[0]["username"] == "admin"
+
+
+def test_a_redelivered_audit_record_is_stored_once(apps, client, admin):
+    from wedraw.user_center.services import record_audit
+
+    record = {
+        "event_id": "e" * 32, "created_at": "2026-11-28T08:00:00", "user_id": 1, "username": "admin",
+        "service": "wecom", "action": "robots.create", "method": "POST", "path": "/api/wecom/robots",
+        "target": None, "ip": "127.0.0.1", "outcome": "success", "status_code": 201, "request_id": "r",
+    }
+    with apps["user_center"].app_context():
+        assert record_audit(record) is True
+        assert record_audit(record) is False
+    assert _audit(client, admin.headers, service="wecom")["total"] == 1
