@@ -99,7 +99,7 @@ def apps(settings):
 
 
 def _wipe(apps, settings) -> None:
-    for name, app in apps.items():
+    for app in apps.values():
         if "wedraw.db" not in app.extensions:
             continue
         with app.app_context():
@@ -155,8 +155,12 @@ class Session:
 @pytest.fixture
 def login(apps):
     def _login(username: str = "admin", password: str = ADMIN_PASSWORD, ip: str = "127.0.0.1") -> Session:
-        response = apps["user_center"].test_client().post(
-            "/api/auth/login", json={"username": username, "password": password}, environ_base={"REMOTE_ADDR": ip}
+        response = (
+            apps["user_center"]
+            .test_client()
+            .post(
+                "/api/auth/login", json={"username": username, "password": password}, environ_base={"REMOTE_ADDR": ip}
+            )
         )
         assert response.status_code == 200, response.get_json()
         return Session(response.get_json())

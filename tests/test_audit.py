@@ -38,7 +38,9 @@ def test_reads_are_not_audited(client, admin):
 def test_a_forbidden_write_is_audited_as_a_failure(client, make_user, login, admin):
     _, password = make_user("nosy", roles=("read_only",))
     nosy = login("nosy", password)
-    assert client().post("/api/roles", json={"name": "grab", "permissions": []}, headers=nosy.headers).status_code == 403
+    assert (
+        client().post("/api/roles", json={"name": "grab", "permissions": []}, headers=nosy.headers).status_code == 403
+    )
     rows = _audit(client, admin.headers, username="nosy")["items"]
     assert [(r["action"], r["outcome"], r["status_code"]) for r in rows] == [("roles.create_role", "failure", 403)]
 
@@ -51,9 +53,7 @@ def test_audit_search_filters(client, admin, make_user):
     assert _audit(client, admin.headers, q="users")["total"] == 2
 
 
-def test_writes_in_other_services_reach_the_audit_log_through_the_worker(
-    client, admin, settings, user_center_worker
-):
+def test_writes_in_other_services_reach_the_audit_log_through_the_worker(client, admin, settings, user_center_worker):
     app = create_app("points_mall", settings=settings)
 
     @requires("points:products:write")
@@ -80,9 +80,19 @@ def test_a_redelivered_audit_record_is_stored_once(apps, client, admin):
     from wedraw.user_center.services import record_audit
 
     record = {
-        "event_id": "e" * 32, "created_at": "2026-11-28T08:00:00", "user_id": 1, "username": "admin",
-        "service": "wecom", "action": "robots.create", "method": "POST", "path": "/api/wecom/robots",
-        "target": None, "ip": "127.0.0.1", "outcome": "success", "status_code": 201, "request_id": "r",
+        "event_id": "e" * 32,
+        "created_at": "2026-11-28T08:00:00",
+        "user_id": 1,
+        "username": "admin",
+        "service": "wecom",
+        "action": "robots.create",
+        "method": "POST",
+        "path": "/api/wecom/robots",
+        "target": None,
+        "ip": "127.0.0.1",
+        "outcome": "success",
+        "status_code": 201,
+        "request_id": "r",
     }
     with apps["user_center"].app_context():
         assert record_audit(record) is True

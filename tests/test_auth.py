@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from tests.conftest import ADMIN_PASSWORD
 from wedraw.core.auth import public, requires
 from wedraw.core.factory import create_app
 from wedraw.core.registry import SERVICES, WEB_SERVICES
-
-from tests.conftest import ADMIN_PASSWORD
 
 
 def test_login_returns_tokens_and_me_lists_roles_and_permissions(client, admin):
@@ -27,9 +26,7 @@ def test_wrong_password_and_unknown_user_get_the_same_401(client):
 
 
 def test_the_password_is_never_returned_or_stored_plain(client, admin, apps):
-    created = client().post(
-        "/api/users", json={"username": "zhou", "password": "Plaintext-99"}, headers=admin.headers
-    )
+    created = client().post("/api/users", json={"username": "zhou", "password": "Plaintext-99"}, headers=admin.headers)
     assert "password" not in created.get_data(as_text=True).lower()
     from wedraw.user_center.models import AdminUser, db
 

@@ -43,9 +43,7 @@ def test_wrong_type_is_422_naming_it(client, admin):
 
 def test_body_over_one_megabyte_is_413(client, admin):
     payload = '{"username": "' + "x" * (1024 * 1024 + 10) + '"}'
-    response = client().post(
-        "/api/users", data=payload, headers={**admin.headers, "Content-Type": "application/json"}
-    )
+    response = client().post("/api/users", data=payload, headers={**admin.headers, "Content-Type": "application/json"})
     assert_error(response, 413, "payload_too_large")
 
 

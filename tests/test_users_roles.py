@@ -45,14 +45,16 @@ def test_custom_role_lifecycle(client, admin, make_user, login):
     assert role["builtin"] is False and role["permissions"] == ["points:orders:read"]
 
     updated = client().patch(
-        f"/api/roles/{role['id']}", json={"permissions": ["points:orders:read", "user:users:read"]},
+        f"/api/roles/{role['id']}",
+        json={"permissions": ["points:orders:read", "user:users:read"]},
         headers=admin.headers,
     )
     assert updated.get_json()["permissions"] == ["points:orders:read", "user:users:read"]
 
     uc = client()
     user = uc.post(
-        "/api/users", json={"username": "pointsop", "password": "Passw0rd-p", "role_ids": [role["id"]]},
+        "/api/users",
+        json={"username": "pointsop", "password": "Passw0rd-p", "role_ids": [role["id"]]},
         headers=admin.headers,
     ).get_json()
     session = login("pointsop", "Passw0rd-p")
@@ -65,8 +67,9 @@ def test_custom_role_lifecycle(client, admin, make_user, login):
 
 
 def test_unknown_permissions_are_rejected(client, admin):
-    response = client().post("/api/roles", json={"name": "bad", "permissions": ["root:everything"]},
-                             headers=admin.headers)
+    response = client().post(
+        "/api/roles", json={"name": "bad", "permissions": ["root:everything"]}, headers=admin.headers
+    )
     assert response.status_code == 422
     assert "permissions" in response.get_json()["errors"]
 
@@ -106,9 +109,11 @@ def test_patch_is_partial_and_an_empty_string_clears(client, admin, make_user):
 
 def test_audit_accepts_utc_iso_filters_from_the_console(client, admin, make_user):
     make_user("timed")
-    rows = client().get(
-        "/api/audit?start=2000-01-01T00:00:00.000Z&end=2999-01-01T00:00:00.000Z", headers=admin.headers
-    ).get_json()
+    rows = (
+        client()
+        .get("/api/audit?start=2000-01-01T00:00:00.000Z&end=2999-01-01T00:00:00.000Z", headers=admin.headers)
+        .get_json()
+    )
     assert rows["total"] == 1
     none = client().get("/api/audit?end=2000-01-01T00:00:00.000Z", headers=admin.headers).get_json()
     assert none["total"] == 0

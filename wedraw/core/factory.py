@@ -14,6 +14,7 @@ from flask_limiter import Limiter
 from flask_migrate import Migrate
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 import wedraw
 from wedraw.core.audit import init_audit
@@ -43,6 +44,17 @@ def _rate_exempt() -> bool:
     from flask import request
 
     return request.path == "/health" or request.path.startswith(callback_prefixes())
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>`: a database id, 1 to 2**63-1; anything else is a 404, never a DB error."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, min=1, max=2**63 - 1)
+
+
+def _id_param_schema(_converter) -> dict:
+    return {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
 
 
 def _openapi_config(spec) -> dict:
@@ -88,6 +100,7 @@ def create_app(
         **_openapi_config(spec),
     )
     app.json.ensure_ascii = False
+    app.url_map.converters["id"] = IdConverter
     if settings.proxy_count:
         # Trust X-Forwarded-* only as many hops deep as there are proxies we run.
         app.wsgi_app = ProxyFix(
@@ -142,6 +155,7 @@ def create_app(
     app.extensions["celery"] = celery
 
     api = WeDrawApi(app)
+    api.register_converter(IdConverter, _id_param_schema)
     init_error_handlers(app)
     _add_health(app, spec)
     swagger_assets_route(app)

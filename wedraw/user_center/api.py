@@ -135,14 +135,14 @@ def create_user(body):
     return user
 
 
-@users_blp.route("/<int:user_id>", methods=["GET"])
+@users_blp.route("/<id:user_id>", methods=["GET"])
 @users_blp.response(200, s.UserSchema)
 @requires("user:users:read")
 def get_user(user_id):
     return services.get_user(user_id)
 
 
-@users_blp.route("/<int:user_id>", methods=["PATCH"])
+@users_blp.route("/<id:user_id>", methods=["PATCH"])
 @users_blp.arguments(s.UserUpdateSchema)
 @users_blp.response(200, s.UserSchema)
 @requires("user:users:write")
@@ -151,7 +151,7 @@ def update_user(body, user_id):
     return services.update_user(user_id, body)
 
 
-@users_blp.route("/<int:user_id>/disable", methods=["POST"])
+@users_blp.route("/<id:user_id>/disable", methods=["POST"])
 @users_blp.response(200, s.UserSchema)
 @requires("user:users:write")
 def disable_user(user_id):
@@ -159,7 +159,7 @@ def disable_user(user_id):
     return services.set_user_status(user_id, "disabled", current_identity()["user_id"])
 
 
-@users_blp.route("/<int:user_id>/enable", methods=["POST"])
+@users_blp.route("/<id:user_id>/enable", methods=["POST"])
 @users_blp.response(200, s.UserSchema)
 @requires("user:users:write")
 def enable_user(user_id):
@@ -167,7 +167,7 @@ def enable_user(user_id):
     return services.set_user_status(user_id, "active", current_identity()["user_id"])
 
 
-@users_blp.route("/<int:user_id>/reset-password", methods=["POST"])
+@users_blp.route("/<id:user_id>/reset-password", methods=["POST"])
 @users_blp.arguments(s.PasswordSchema)
 @users_blp.response(204)
 @requires("user:users:write")
@@ -204,14 +204,14 @@ def create_role(body):
     return role
 
 
-@roles_blp.route("/<int:role_id>", methods=["GET"])
+@roles_blp.route("/<id:role_id>", methods=["GET"])
 @roles_blp.response(200, s.RoleSchema)
 @requires("user:roles:read")
 def get_role(role_id):
     return services.get_role(role_id)
 
 
-@roles_blp.route("/<int:role_id>", methods=["PATCH"])
+@roles_blp.route("/<id:role_id>", methods=["PATCH"])
 @roles_blp.arguments(s.RoleUpdateSchema)
 @roles_blp.response(200, s.RoleSchema)
 @requires("user:roles:write")
@@ -220,7 +220,7 @@ def update_role(body, role_id):
     return services.update_role(role_id, body)
 
 
-@roles_blp.route("/<int:role_id>", methods=["DELETE"])
+@roles_blp.route("/<id:role_id>", methods=["DELETE"])
 @roles_blp.response(204)
 @requires("user:roles:write")
 def delete_role(role_id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from wedraw.core.auth import can_see_pii
+from wedraw.core.fields import UtcDateTime
 from wedraw.core.pagination import PageArgs
 from wedraw.core.pii import mask_email, mask_phone
 
@@ -55,8 +56,8 @@ class UserSchema(Schema):
     email = fields.Function(lambda u: u.email if can_see_pii() else mask_email(u.email), allow_none=True)
     status = fields.String()
     roles = fields.List(fields.Nested(RoleRefSchema))
-    created_at = fields.DateTime()
-    last_login_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime()
+    last_login_at = UtcDateTime(allow_none=True)
 
 
 class UserCreateSchema(Schema):
@@ -119,7 +120,7 @@ class PermissionSchema(Schema):
 
 class AuditSchema(Schema):
     id = fields.Integer()
-    created_at = fields.DateTime()
+    created_at = UtcDateTime()
     username = fields.String(allow_none=True)
     service = fields.String()
     action = fields.String()
@@ -138,13 +139,13 @@ class AuditQuerySchema(PageArgs):
     action = fields.String(validate=validate.Length(max=128))
     service = fields.String(validate=validate.Length(max=32))
     outcome = fields.String(validate=validate.OneOf(["success", "failure"]))
-    start = fields.DateTime()
-    end = fields.DateTime()
+    start = UtcDateTime()
+    end = UtcDateTime()
 
 
 class LoginLogSchema(Schema):
     id = fields.Integer()
-    created_at = fields.DateTime()
+    created_at = UtcDateTime()
     username = fields.String()
     ip = fields.String(allow_none=True)
     user_agent = fields.String(allow_none=True)
@@ -162,8 +163,8 @@ class SessionSchema(Schema):
     username = fields.String()
     ip = fields.String(allow_none=True)
     user_agent = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    last_seen_at = fields.DateTime()
+    created_at = UtcDateTime()
+    last_seen_at = UtcDateTime()
     current = fields.Boolean()
 
 

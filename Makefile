@@ -1,0 +1,63 @@
+# WeDraw: `make run` starts the platform (embedded profile), `make test` runs every test
+# this machine can run. Everything else here is a step of those two or an ops helper.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONSOLE := frontend/admin
+CONSOLE_SOURCES := $(shell find $(CONSOLE)/src $(CONSOLE)/public -type f 2>/dev/null) $(CONSOLE)/index.html $(CONSOLE)/vite.config.js
+
+.PHONY: help run test lint format db-upgrade seed admin-password console clean
+
+help:
+	@echo "make run             set up and run WeDraw (embedded profile) on http://127.0.0.1:$${WEDRAW_PORT:-8080}"
+	@echo "make test            set up and run every test tier this machine can run"
+	@echo "make lint | format   ruff check | ruff format"
+	@echo "make db-upgrade      upgrade every service database to head"
+	@echo "make seed            built-in roles and the admin user (idempotent)"
+	@echo "make admin-password  give 'admin' a new random password"
+	@echo "make clean           remove var/ (databases, logs, broker) and build output"
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "WeDraw needs Python 3.11 or newer (set PYTHON=...)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(CONSOLE)/node_modules/.installed: $(CONSOLE)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: WeDraw's console needs Node.js 20+"; exit 1; }
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(CONSOLE)/dist/index.html: $(CONSOLE)/node_modules/.installed $(CONSOLE_SOURCES)
+	cd $(CONSOLE) && npm run build --silent
+	@touch $@
+
+console: $(CONSOLE)/dist/index.html
+
+run: $(VENV)/.installed console
+	$(PY) -m wedraw.cli run
+
+test: $(VENV)/.installed console
+	bash scripts/test.sh
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+db-upgrade: $(VENV)/.installed
+	$(PY) -m wedraw.cli db upgrade
+
+seed: $(VENV)/.installed db-upgrade
+	$(PY) -m wedraw.cli seed
+
+admin-password: $(VENV)/.installed
+	$(PY) -m wedraw.cli admin-password
+
+clean:
+	rm -rf var $(CONSOLE)/dist
