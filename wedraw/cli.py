@@ -71,6 +71,32 @@ def db_check(service: str) -> None:
     sys.exit(1 if failed else 0)
 
 
+@cli.group()
+def deploy() -> None:
+    """Configuration of the bare-metal layout (Supervisor, Nginx)."""
+
+
+@deploy.command("render")
+@click.option("--out", type=click.Path(), default=None, help="Directory to write into (default: deploy/).")
+@click.option("--app-root", default="/opt/wedraw", show_default=True)
+@click.option("--user", default="wedraw", show_default=True)
+@click.option("--log-dir", default="/var/log/wedraw", show_default=True)
+@click.option("--env-file", default="/etc/wedraw/wedraw.env", show_default=True)
+@click.option("--server-name", default="_", show_default=True)
+@click.option("--listen", default="80", show_default=True)
+def deploy_render(out, app_root, user, log_dir, env_file, server_name, listen) -> None:
+    """Write supervisor/wedraw.conf and nginx/wedraw.conf from the service registry."""
+    from pathlib import Path
+
+    from wedraw.deploy import DEPLOY_DIR, Layout, render_all
+
+    layout = Layout(
+        app_root=app_root, user=user, log_dir=log_dir, env_file=env_file, server_name=server_name, listen=listen
+    )
+    for path in render_all(Path(out) if out else DEPLOY_DIR, layout):
+        click.echo(f"wrote {path}")
+
+
 @cli.command("seed")
 def seed() -> None:
     """Create built-in roles and the admin user (idempotent); print a generated password once."""
