@@ -158,6 +158,10 @@ class Platform:
 
 def main(port: int | None = None, workers: bool = True) -> None:
     settings = load_settings()
+    if not settings.log_file:
+        # Keep the terminal for the banner; the services' JSON lines go to var/log/web.log.
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        settings.log_file = str(settings.log_dir / "web.log")
     if settings.profile == "production":
         raise SystemExit("`wedraw run` is the embedded profile; production runs under Supervisor (see README).")
     host = os.environ.get("WEDRAW_HOST", "127.0.0.1")

@@ -113,6 +113,7 @@ class Settings:
     wechat_api_base: str | None = None
     wecom_api_base: str | None = None
     max_body_bytes: int = 1024 * 1024
+    log_file: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -219,6 +220,7 @@ def load_settings(environ: dict[str, str] | None = None, profile: str | None = N
         proxy_count=env.int("WEDRAW_PROXY_COUNT", 0, minimum=0),
         admin_password=env.str("WEDRAW_ADMIN_PASSWORD"),
         service_urls=service_urls,
+        log_file=env.str("WEDRAW_LOG_FILE"),
         max_body_bytes=env.int("WEDRAW_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
         extra={k: v for k, v in environ.items() if k.startswith("WEDRAW_")},
     )

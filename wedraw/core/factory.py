@@ -87,7 +87,7 @@ def create_app(
     settings = settings or load_settings()
     module = importlib.import_module(spec.package)
 
-    configure_logging(service, settings.log_level)
+    configure_logging(service, settings.log_level, settings.log_file)
     app = Flask(spec.package, static_folder=None)
     app.config.update(
         WEDRAW_SETTINGS=settings,

@@ -38,12 +38,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send every log line of this process to stderr as JSON (Supervisor files it)."""
+def configure_logging(service: str, level: str = "INFO", log_file: str | None = None) -> None:
+    """Send every log line of this process to stderr as JSON (Supervisor files it).
+
+    `log_file` sends them to a file instead (the embedded runner keeps its terminal quiet).
+    """
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "_wedraw", False)), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
         handler._wedraw = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter(service))
