@@ -117,3 +117,20 @@ def test_audit_accepts_utc_iso_filters_from_the_console(client, admin, make_user
     assert rows["total"] == 1
     none = client().get("/api/audit?end=2000-01-01T00:00:00.000Z", headers=admin.headers).get_json()
     assert none["total"] == 0
+
+
+def test_a_role_rename_that_conflicts_ends_no_session(client, admin, make_user, login):
+    first = client().post("/api/roles", json={"name": "alpha", "permissions": []}, headers=admin.headers).get_json()
+    second = (
+        client()
+        .post("/api/roles", json={"name": "beta", "permissions": ["user:users:read"]}, headers=admin.headers)
+        .get_json()
+    )
+    user, password = make_user("member", roles=("beta",))
+    session = login("member", password)
+    response = client().patch(
+        f"/api/roles/{second['id']}", json={"name": "alpha", "permissions": []}, headers=admin.headers
+    )
+    assert response.status_code == 409
+    assert client().get("/api/users", headers=session.headers).status_code == 200
+    assert first["id"] != second["id"] and user["roles"][0]["name"] == "beta"

@@ -10,8 +10,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import or_, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from wedraw.core.auth import ADMIN, revoked_session_key
 from wedraw.core.db import naive_utc, utcnow
@@ -115,7 +116,7 @@ def login(username: str, password: str, ip: str | None, user_agent: str | None) 
     failures = int(store.get(key) or 0)
     if failures >= limit:
         _log_login(username, None, ip, user_agent, False, "rate_limited")
-        db.session.commit()
+        _commit()
         raise RateLimited(window)
 
     user = db.session.execute(select(AdminUser).where(AdminUser.username == username)).scalar_one_or_none()
@@ -125,7 +126,7 @@ def login(username: str, password: str, ip: str | None, user_agent: str | None) 
         if reason == "bad_credentials":
             store.incr(key, window)
         _log_login(username, user, ip, user_agent, False, reason)
-        db.session.commit()
+        _commit()
         # One message for every failure, so logins cannot probe which usernames exist.
         raise ApiError(401, "Wrong username or password, or the account is disabled.", "invalid_credentials")
 
@@ -144,7 +145,7 @@ def login(username: str, password: str, ip: str | None, user_agent: str | None) 
     db.session.add(session)
     user.last_login_at = now
     _log_login(username, user, ip, user_agent, True, None)
-    db.session.commit()
+    _commit()
     store.delete(key)
     return _issue_tokens(user, session)
 
@@ -162,21 +163,45 @@ def refresh(user_id: int, session_id: str) -> dict:
     if not session or session.revoked_at or session.user_id != user_id or not user or user.status != "active":
         raise ApiError(401, "The session has ended; sign in again.", "unauthorized")
     session.last_seen_at = utcnow()
-    db.session.commit()
+    _commit()
     tokens = _issue_tokens(user, session)
     return {"access_token": tokens["access_token"], "expires_in": tokens["expires_in"], "token_type": "Bearer"}
 
 
 def _revoke_sessions(sessions: list[LoginSession], reason: str) -> None:
-    """Mark sessions ended here and tell every service through the shared store."""
+    """Mark sessions ended; every service hears of it once the transaction commits."""
     now = utcnow()
-    store = _store()
+    pending = db.session.info.setdefault("revoked_sessions", [])
     for session in sessions:
         if session.revoked_at is None:
             session.revoked_at = now
             session.revoked_reason = reason
-        ttl = max(int((session.expires_at - now).total_seconds()), 1)
-        store.set(revoked_session_key(session.id), reason, ttl=ttl)
+        pending.append((session.id, max(int((session.expires_at - now).total_seconds()), 1), reason))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_revocations(session: Session) -> None:
+    # A rolled-back use case ended no session.
+    session.info.pop("revoked_sessions", None)
+
+
+def _commit(conflict: str | None = None) -> None:
+    """Commit the use case, then publish its revoked sessions to the shared store.
+
+    Publishing after the commit means a failed write revokes nothing; `conflict` turns a
+    unique-constraint violation into a 409 with that message.
+    """
+    pending = db.session.info.pop("revoked_sessions", [])
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if conflict is None:
+            raise
+        raise ApiError(409, conflict, "conflict") from None
+    store = _store()
+    for session_id, ttl, reason in pending:
+        store.set(revoked_session_key(session_id), reason, ttl=ttl)
 
 
 def _active_sessions(user_id: int, except_id: str | None = None) -> list[LoginSession]:
@@ -192,7 +217,7 @@ def logout(session_ids: set[str]) -> None:
     """End the sessions named by the tokens presented (access and/or refresh)."""
     sessions = [s for s in (db.session.get(LoginSession, sid) for sid in session_ids) if s]
     _revoke_sessions(sessions, "logout")
-    db.session.commit()
+    _commit()
 
 
 def end_session(session_id: str) -> None:
@@ -200,7 +225,7 @@ def end_session(session_id: str) -> None:
     if not session:
         raise ApiError(404, "No such session.")
     _revoke_sessions([session], "ended_by_admin")
-    db.session.commit()
+    _commit()
 
 
 def list_sessions(username: str | None, page: int, page_size: int, current_sid: str | None) -> dict:
@@ -280,11 +305,7 @@ def create_user(data: dict) -> AdminUser:
         roles=_roles_by_id(data.get("role_ids", [])),
     )
     db.session.add(user)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise ApiError(409, f"The username {username!r} is taken.", "conflict") from None
+    _commit(f"The username {username!r} is taken.")
     return user
 
 
@@ -299,7 +320,7 @@ def update_user(user_id: int, data: dict) -> AdminUser:
         user.roles = _roles_by_id(data["role_ids"])
         # Permissions live in tokens: end sessions so the new roles take effect now.
         _revoke_sessions(_active_sessions(user.id), "roles_changed")
-    db.session.commit()
+    _commit()
     return user
 
 
@@ -310,7 +331,7 @@ def set_user_status(user_id: int, status: str, acting_user_id: int) -> AdminUser
     user.status = status
     if status == "disabled":
         _revoke_sessions(_active_sessions(user.id), "user_disabled")
-    db.session.commit()
+    _commit()
     return user
 
 
@@ -319,7 +340,7 @@ def reset_password(user_id: int, password: str) -> None:
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
     _revoke_sessions(_active_sessions(user.id), "password_reset")
-    db.session.commit()
+    _commit()
 
 
 def change_own_password(user_id: int, old_password: str, new_password: str, current_sid: str | None) -> None:
@@ -329,7 +350,7 @@ def change_own_password(user_id: int, old_password: str, new_password: str, curr
     user.password_hash = hash_password(new_password)
     user.password_changed_at = utcnow()
     _revoke_sessions(_active_sessions(user.id, except_id=current_sid), "password_changed")
-    db.session.commit()
+    _commit()
 
 
 def get_me(user_id: int) -> AdminUser:
@@ -364,11 +385,7 @@ def create_role(data: dict) -> Role:
     role = Role(name=data["name"], description=data.get("description", ""), builtin=False)
     role.permissions = _check_permissions(data.get("permissions", []))
     db.session.add(role)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise ApiError(409, f"The role name {data['name']!r} is taken.", "conflict") from None
+    _commit(f"The role name {role.name!r} is taken.")
     return role
 
 
@@ -387,13 +404,10 @@ def update_role(role_id: int, data: dict) -> Role:
         role.description = data["description"]
     if "permissions" in data:
         role.permissions = _check_permissions(data["permissions"])
-        for user in role.users:
-            _revoke_sessions(_active_sessions(user.id), "roles_changed")
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise ApiError(409, f"The role name {data['name']!r} is taken.", "conflict") from None
+        with db.session.no_autoflush:  # a name conflict surfaces at commit as a 409
+            for user in role.users:
+                _revoke_sessions(_active_sessions(user.id), "roles_changed")
+    _commit(f"The role name {role.name!r} is taken.")
     return role
 
 
@@ -402,7 +416,7 @@ def delete_role(role_id: int) -> None:
     if role.users:
         raise ApiError(409, f"The role {role.name} is still assigned to {len(role.users)} user(s).", "conflict")
     db.session.delete(role)
-    db.session.commit()
+    _commit()
 
 
 # ---------------------------------------------------------------- audit
@@ -421,7 +435,7 @@ def record_audit(record: dict) -> bool:
         return False
     db.session.add(AuditLog(**values))
     try:
-        db.session.commit()
+        _commit()
     except IntegrityError:
         db.session.rollback()
         return False
@@ -462,7 +476,7 @@ def ensure_builtin_roles() -> dict[str, Role]:
         role.description = definition["description"]
         role.permissions = definition["permissions"]
         role.builtin = True
-    db.session.commit()
+    _commit()
     return roles
 
 
@@ -480,7 +494,7 @@ def ensure_admin(password: str | None) -> str | None:
         roles=[roles["super_admin"]],
     )
     db.session.add(user)
-    db.session.commit()
+    _commit()
     return generated
 
 
@@ -492,7 +506,7 @@ def prune_sessions(keep_days: int = 30) -> int:
     result = db.session.execute(
         delete(LoginSession).where(or_(LoginSession.expires_at < cutoff, LoginSession.revoked_at < cutoff))
     )
-    db.session.commit()
+    _commit()
     return result.rowcount or 0
 
 
