@@ -101,16 +101,18 @@ class Platform:
             self._spawn(beat_argv, env, "beat")
 
     def _start_sandbox(self) -> None:
-        try:
-            from wedraw.sandbox.server import start_sandbox
-        except ImportError:
-            self.messages.append("WeChat sandbox is not available in this build; WeChat features are offline.")
+        """The local WeChat stands in for WeChat's hosts unless pointed at real WeChat."""
+        if not (self.settings.wechat_api_base or self.settings.wecom_api_base):
             return
+        from wedraw.sandbox.server import start_sandbox
+
         self.sandbox = start_sandbox(
             self.settings,
             official_port=SERVICES["sandbox"].port,
             wecom_port=SERVICES["sandbox"].extra_ports[0],
             host=self.host,
+            # The demo accounts call back through this front door, wherever it listens.
+            callback_base=f"http://{self.host}:{self.port}",
         )
 
     def stop(self) -> None:

@@ -7,6 +7,7 @@ shared state: revoked sessions, locks for periodic jobs and WeChat access tokens
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -92,11 +93,16 @@ class SqliteStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._pid = os.getpid()
         with self._conn() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL)")
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
+        if self._pid != os.getpid():
+            # A forked child must not share its parent's SQLite connections.
+            self._local = threading.local()
+            self._pid = os.getpid()
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)

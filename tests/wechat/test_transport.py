@@ -1,0 +1,80 @@
+"""The transport: host rewrite by configuration, a timeout on every request, metrics."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from wedraw.core.config import load_settings
+from wedraw.wechat import demo_official_account, metrics
+from wedraw.wechat.transport import endpoint_name, host_map, mount, rewrite_url
+
+MAPPING = {"api.weixin.qq.com": "http://127.0.0.1:3100", "qyapi.weixin.qq.com": "http://10.0.0.5:8000/wecom/"}
+
+
+def test_rewrite_keeps_path_and_query_and_honours_a_base_path():
+    assert (
+        rewrite_url("https://api.weixin.qq.com/cgi-bin/token?appid=a", MAPPING)
+        == "http://127.0.0.1:3100/cgi-bin/token?appid=a"
+    )
+    assert (
+        rewrite_url("https://qyapi.weixin.qq.com/cgi-bin/gettoken", MAPPING)
+        == "http://10.0.0.5:8000/wecom/cgi-bin/gettoken"
+    )
+    assert rewrite_url("https://example.com/x", MAPPING) == "https://example.com/x"
+
+
+def test_host_map_from_settings(tmp_path):
+    sandboxed = load_settings(environ={"WEDRAW_VAR_DIR": str(tmp_path)}, profile="embedded")
+    assert host_map(sandboxed) == {
+        "api.weixin.qq.com": "http://127.0.0.1:3100",
+        "mp.weixin.qq.com": "http://127.0.0.1:3100",
+        "open.weixin.qq.com": "http://127.0.0.1:3100",
+        "qyapi.weixin.qq.com": "http://127.0.0.1:3101",
+    }
+    real = load_settings(environ={"WEDRAW_VAR_DIR": str(tmp_path)}, profile="test")
+    real.wechat_api_base = real.wecom_api_base = None
+    assert host_map(real) == {}
+    with pytest.raises(RuntimeError, match="only in the sandbox"):
+        demo_official_account(real)
+
+
+def test_endpoint_labels():
+    assert endpoint_name("https://api.weixin.qq.com/cgi-bin/user/get?x=1") == "wechat:cgi-bin/user/get"
+    assert endpoint_name("https://qyapi.weixin.qq.com/cgi-bin/user/get") == "wecom:cgi-bin/user/get"
+
+
+def test_every_request_through_the_session_has_a_timeout(sandbox):
+    sandbox.control.fault("/cgi-bin/user/get", delay=3, times=1)
+    session = mount(requests.Session(), host_map(sandbox.settings), timeout=0.3)
+    with pytest.raises(requests.Timeout):
+        session.get("https://api.weixin.qq.com/cgi-bin/user/get")  # no timeout given: the transport's applies
+    assert metrics.snapshot()["api_calls"]["wechat:cgi-bin/user/get"] == {"timeout": 1}
+
+
+def test_a_proxy_for_wechat_is_not_used_for_the_sandbox(sandbox, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    session = mount(requests.Session(), host_map(sandbox.settings))
+    assert session.get("https://api.weixin.qq.com/health").json()["host"] == "official"
+
+
+def test_metrics_count_calls_by_endpoint_and_errcode(sandbox, oa):
+    openid = sandbox.control.users(sandbox.demo.official.appid, 0, 1)["users"][0]["openid"]
+    oa.call(oa.api.user.get, openid)
+    oa.call(oa.api.user.get, "o" + "q" * 27)
+    snapshot = metrics.snapshot()
+    assert snapshot["api_calls"]["wechat:cgi-bin/user/info"] == {"0": 1, "40003": 1}
+    assert snapshot["token_fetches"] == {sandbox.demo.official.appid: {"ok": 1}}
+    assert snapshot["api_ms"]["wechat:cgi-bin/user/info"] > 0
+    assert metrics.token_fetch_count(sandbox.demo.official.appid) == 1
+
+
+def test_clients_are_built_once_per_process(sandbox, oa):
+    from wedraw.wechat import official_account
+
+    assert (
+        official_account(sandbox.settings, demo_official_account(sandbox.settings), timeout=5.0, policy=oa.policy) is oa
+    )
+    assert oa.api.auto_retry is False and oa.api.timeout == 5.0
