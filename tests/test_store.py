@@ -33,9 +33,8 @@ def test_incr_counts_within_its_window(store):
 
 
 def test_lock_is_exclusive_and_released_by_its_holder_only(store):
-    with lock(store, "job", ttl=30):
-        with pytest.raises(LockNotAcquired), lock(store, "job", ttl=30):
-            pass
+    with lock(store, "job", ttl=30), pytest.raises(LockNotAcquired), lock(store, "job", ttl=30):
+        pass
     with lock(store, "job", ttl=30):
         pass
 
