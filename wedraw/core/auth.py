@@ -23,7 +23,9 @@ from wedraw.core.store import store_for
 F = TypeVar("F", bound=Callable)
 
 ADMIN = "admin"
+SERVICE = "service"
 PUBLIC_ATTR = "_wedraw_public"
+INTERNAL_ATTR = "_wedraw_internal"
 PERMISSION_ATTR = "_wedraw_permission"
 # Endpoints that Flask or flask-smorest add for their own documents.
 _FRAMEWORK_ENDPOINTS = ("static", "api-docs.")
@@ -53,6 +55,15 @@ ANY_ADMIN = "authenticated"
 def authenticated(fn: F) -> F:
     """Any signed-in admin may call this view (their own profile, logout, password)."""
     setattr(fn, PERMISSION_ATTR, ANY_ADMIN)
+    return fn
+
+
+def internal(fn: F) -> F:
+    """Only other WeDraw services may call this view (service token, see wedraw.core.internal).
+
+    Internal routes live under /internal/..., which Nginx does not route from outside.
+    """
+    setattr(fn, INTERNAL_ATTR, True)
     return fn
 
 
@@ -96,6 +107,17 @@ def _authenticate() -> dict:
         "roles": claims.get("roles", []),
         "permissions": frozenset(claims.get("perms", [])),
     }
+
+
+def _authenticate_service() -> str:
+    try:
+        verify_jwt_in_request()
+    except (JWTExtendedException, PyJWTError) as exc:
+        raise ApiError(401, _token_problem(exc), "unauthorized") from None
+    claims = get_jwt()
+    if claims.get("kind") != SERVICE:
+        raise ApiError(403, "Only WeDraw services may call this route.", "forbidden")
+    return claims["sub"]
 
 
 def verify_refresh_token() -> dict:
@@ -149,6 +171,9 @@ def enforce_access():
         return None  # unknown route: let routing answer 404/405
     if request.endpoint.startswith(_FRAMEWORK_ENDPOINTS) or _view_attr(view, PUBLIC_ATTR):
         return None
+    if _view_attr(view, INTERNAL_ATTR):
+        g.caller_service = _authenticate_service()
+        return None
     permission = _view_attr(view, PERMISSION_ATTR)
     g.identity = _authenticate()
     if permission != ANY_ADMIN and permission not in g.identity["permissions"]:
@@ -157,7 +182,7 @@ def enforce_access():
 
 
 def assert_routes_declared(app: Flask) -> None:
-    """Refuse to start when a route is neither public nor protected by a permission."""
+    """Refuse to start when a route is neither public, internal nor protected by a permission."""
     undeclared = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(_FRAMEWORK_ENDPOINTS):
@@ -167,7 +192,8 @@ def assert_routes_declared(app: Flask) -> None:
         if hasattr(view, "view_class"):
             targets = [getattr(view.view_class, m.lower(), None) for m in rule.methods - {"HEAD", "OPTIONS"}]
         for target in targets:
-            if not (getattr(target, PUBLIC_ATTR, False) or getattr(target, PERMISSION_ATTR, None)):
+            declared = (getattr(target, a, None) for a in (PUBLIC_ATTR, PERMISSION_ATTR, INTERNAL_ATTR))
+            if not any(declared):
                 undeclared.append(f"{rule.rule} ({rule.endpoint})")
     if undeclared:
         raise RuntimeError("routes without @public or @requires: " + ", ".join(sorted(set(undeclared))))
