@@ -6,8 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONSOLE := frontend/admin
 CONSOLE_SOURCES := $(shell find $(CONSOLE)/src $(CONSOLE)/public -type f 2>/dev/null) $(CONSOLE)/index.html $(CONSOLE)/vite.config.js
+WECHAT_H5 := frontend/wechat-h5
+WECHAT_H5_SOURCES := $(shell find $(WECHAT_H5)/src $(WECHAT_H5)/public -type f 2>/dev/null) $(WECHAT_H5)/index.html $(WECHAT_H5)/vite.config.js
 
-.PHONY: help run test lint format db-upgrade seed admin-password console clean
+.PHONY: help run test lint format db-upgrade seed admin-password console wechat-h5 clean
 
 help:
 	@echo "make run             set up and run WeDraw (embedded profile) on http://127.0.0.1:$${WEDRAW_PORT:-8080}"
@@ -36,10 +38,21 @@ $(CONSOLE)/dist/index.html: $(CONSOLE)/node_modules/.installed $(CONSOLE_SOURCES
 
 console: $(CONSOLE)/dist/index.html
 
-run: $(VENV)/.installed console
+$(WECHAT_H5)/node_modules/.installed: $(WECHAT_H5)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: WeDraw's H5 pages need Node.js 20+"; exit 1; }
+	cd $(WECHAT_H5) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WECHAT_H5)/dist/index.html: $(WECHAT_H5)/node_modules/.installed $(WECHAT_H5_SOURCES)
+	cd $(WECHAT_H5) && npm run build --silent
+	@touch $@
+
+wechat-h5: $(WECHAT_H5)/dist/index.html
+
+run: $(VENV)/.installed console wechat-h5
 	$(PY) -m wedraw.cli run
 
-test: $(VENV)/.installed console
+test: $(VENV)/.installed console wechat-h5
 	bash scripts/test.sh
 
 lint: $(VENV)/.installed
@@ -60,4 +73,4 @@ admin-password: $(VENV)/.installed
 	$(PY) -m wedraw.cli admin-password
 
 clean:
-	rm -rf var $(CONSOLE)/dist
+	rm -rf var $(CONSOLE)/dist $(WECHAT_H5)/dist

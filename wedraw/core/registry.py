@@ -57,6 +57,7 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/wechat",),
             database="official_account_db",
             title="Official Account",
+            queues=("wechat_official",),
             callback_prefixes=("/api/wechat/callback/",),
         ),
         ServiceSpec(

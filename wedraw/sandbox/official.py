@@ -243,6 +243,18 @@ def user_info_batch(world: World, account: Account) -> dict:
     return {"user_info_list": [_profile(world, account, u) for u in users]}
 
 
+@wechat_view(bp, "/cgi-bin/user/info/updateremark", methods=("POST",), kinds=OFFICIAL_ONLY)
+def user_update_remark(world: World, account: Account) -> dict:
+    """A follower's remark, at most 30 characters."""
+    body = json_body()
+    user = _fan(account, body.get("openid"))
+    remark = body.get("remark")
+    if not isinstance(remark, str) or len(remark) > 30:
+        raise WxError(40035, "remark must be a string of at most 30 characters")
+    user.remark = remark
+    return ok()
+
+
 # --------------------------------------------------------------------------- tags
 
 
