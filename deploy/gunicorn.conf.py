@@ -1,7 +1,13 @@
-"""gunicorn settings shared by every WeDraw service (Supervisor passes --bind and --name)."""
+"""gunicorn settings shared by every WeDraw service (Supervisor passes --bind and --name).
+
+Reload gracefully with `supervisorctl signal HUP wedraw-<service>`: gunicorn starts new
+workers (which import the code afresh, since nothing is preloaded) and lets the old ones
+finish their requests; the listening socket never closes, so no request is refused.
+"""
 
 import multiprocessing
 import os
+from pathlib import Path
 
 workers = int(os.environ.get("WEDRAW_GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("WEDRAW_GUNICORN_THREADS", "1"))
@@ -17,4 +23,30 @@ errorlog = "-"
 loglevel = os.environ.get("WEDRAW_LOG_LEVEL", "info").lower()
 # No preload: each worker builds its app (and its database pools) after the fork.
 preload_app = False
-forwarded_allow_ips = "127.0.0.1"
+# Nginx's address(es); X-Forwarded-* from anyone else is ignored.
+forwarded_allow_ips = os.environ.get("WEDRAW_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Worker heartbeats on tmpfs: a slow or full disk must not make gunicorn kill healthy workers.
+# (gunicorn makes its files there with mkstemp, private to the worker.)
+SHM = "/dev/shm"  # noqa: S108
+worker_tmp_dir = SHM if os.path.isdir(SHM) else None
+# Supervisor controls the processes; gunicorn's own control socket (one path per user by
+# default) would be fought over by the eight services of one host.
+control_socket_disable = True
+
+
+def on_starting(server):
+    """A fresh start begins with no metric files: a dead process's files would count forever."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (prometheus_client multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
