@@ -18,6 +18,9 @@ help:
 	@echo "make db-upgrade      upgrade every service database to head"
 	@echo "make seed            built-in roles and the admin user (idempotent)"
 	@echo "make admin-password  give 'admin' a new random password"
+	@echo "make prod-up         run the production layout here (Nginx, Supervisor, gunicorn, MariaDB, Redis)"
+	@echo "make prod-down       stop everything prod-up started"
+	@echo "make bench           run the benchmarks in bench/ (each prints a table beside its baseline)"
 	@echo "make clean           remove var/ (databases, logs, broker) and build output"
 
 $(VENV)/.installed: requirements.txt
@@ -74,3 +77,15 @@ admin-password: $(VENV)/.installed
 
 clean:
 	rm -rf var $(CONSOLE)/dist $(WECHAT_H5)/dist
+
+# --- the production layout on this machine (Nginx, Supervisor, gunicorn, Celery, MariaDB, Redis)
+.PHONY: prod-up prod-down bench
+
+prod-up: $(VENV)/.installed console  ## run the production layout on http://127.0.0.1:$WEDRAW_NGINX_PORT (8000)
+	$(PY) -m wedraw.cli deploy up
+
+prod-down:  ## stop everything prod-up started
+	@if [ -x $(PY) ]; then $(PY) -m wedraw.cli deploy down; else echo "nothing to stop (no .venv)"; fi
+
+bench: $(VENV)/.installed  ## Nginx's overhead over gunicorn on one read endpoint (bench/README.md)
+	$(PY) bench/nginx_overhead.py

@@ -60,9 +60,9 @@ def test_writes_in_other_services_reach_the_audit_log_through_the_worker(client,
     def create_product():
         return {"id": 7}, 201
 
-    app.add_url_rule("/api/points/products", "products.create", create_product, methods=["POST"])
+    app.add_url_rule("/api/points/__audit-probe", "products.create", create_product, methods=["POST"])
     response = app.test_client().post(
-        "/api/points/products", json={}, headers={**admin.headers, "X-Request-ID": "req-points-1"}
+        "/api/points/__audit-probe", json={}, headers={**admin.headers, "X-Request-ID": "req-points-1"}
     )
     assert response.status_code == 201
     deadline = time.monotonic() + 20

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from wedraw.core.auth import ANY_ADMIN, PERMISSION_ATTR, PUBLIC_ATTR
+from wedraw.core.auth import ANY_ADMIN, INTERNAL_ATTR, MEMBER_ATTR, PERMISSION_ATTR, PUBLIC_ATTR
 from wedraw.core.permissions import BUILTIN_ROLES, PERMISSIONS
 from wedraw.core.registry import WEB_SERVICES
 
@@ -43,6 +43,8 @@ def test_read_only_gets_403_on_every_write_route_of_every_service(apps, make_use
         for method, path, view in operations(apps[name], WRITE_METHODS):
             if getattr(view, PUBLIC_ATTR, False) or getattr(view, PERMISSION_ATTR, None) == ANY_ADMIN:
                 continue  # sign-in and self-service (own password, logout) are for everyone
+            if getattr(view, MEMBER_ATTR, False):
+                continue  # members' routes: no admin token opens them (test below)
             response = client.open(path, method=method, json={}, headers=viewer.headers)
             assert response.status_code == 403, f"{name} {method} {path} -> {response.status_code}"
             assert response.get_json()["code"] == "forbidden"
@@ -53,9 +55,25 @@ def test_read_only_gets_403_on_every_write_route_of_every_service(apps, make_use
         for name in WEB_SERVICES
         for rule in apps[name].url_map.iter_rules()
         if not getattr(apps[name].view_functions[rule.endpoint], PUBLIC_ATTR, False)
+        and not getattr(apps[name].view_functions[rule.endpoint], MEMBER_ATTR, False)
+        and not getattr(apps[name].view_functions[rule.endpoint], INTERNAL_ATTR, False)
         and getattr(apps[name].view_functions[rule.endpoint], PERMISSION_ATTR, None) != ANY_ADMIN
     )
     assert checked == expected >= 9
+
+
+def test_member_routes_refuse_admin_tokens_and_ask_for_a_member_token(apps, admin):
+    checked = 0
+    for name in WEB_SERVICES:
+        client = apps[name].test_client()
+        for method, path, view in operations(apps[name]):
+            if not getattr(view, MEMBER_ATTR, False):
+                continue
+            response = client.open(path, method=method, json={}, headers=admin.headers)
+            assert (response.status_code, response.get_json()["code"]) == (403, "forbidden"), f"{name} {method} {path}"
+            assert client.open(path, method=method, json={}).status_code == 401, f"{name} {method} {path}"
+            checked += 1
+    assert checked >= 10
 
 
 def test_every_protected_route_answers_401_without_a_token(apps):

@@ -44,7 +44,11 @@ class WorkerProgram:
 
 # Per-queue pool and concurrency where the default (4 threads, for I/O-bound tasks) does
 # not fit. gevent is avoided: with Redis and acks_late it has known redelivery bugs.
-_POOLS: dict[str, tuple[str, int]] = {}
+_POOLS: dict[str, tuple[str, int]] = {
+    # WeChat pushes wait on the network: threads (measured by bench/campaign.py against prefork;
+    # more than 8 threads only contend for the GIL and a WeChat client's 10 pooled connections).
+    "wechat_push": ("threads", 8),
+}
 
 
 def worker_programs() -> list[WorkerProgram]:

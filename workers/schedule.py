@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery.schedules import crontab
 
 # name -> (task name, owning queue, schedule)
@@ -11,6 +13,25 @@ PERIODIC_JOBS: dict[str, tuple[str, str, object]] = {
     "wechat-sweep-unhanded": ("wechat_official.sweep_unhanded", "wechat_official", crontab()),
     "wechat-incremental-fan-sync": ("wechat_official.incremental_sync", "wechat_official", crontab(hour=2, minute=41)),
     "wechat-refresh-tokens": ("wechat_official.refresh_tokens", "wechat_official", crontab(minute="*/5")),
+    # Scheduled campaigns start within 15 s of their time.
+    "message-start-due-campaigns": ("message_center.start_due_campaigns", "message_center", timedelta(seconds=15)),
+    # Recipients whose push task was lost (a killed worker, a broker restart) are sent again; campaigns complete.
+    "message-sweep-stuck": ("message_center.sweep_stuck", "message_center", timedelta(seconds=30)),
+    # WeCom: the organisation, customers and groups re-read every night (change callbacks keep them current).
+    "wecom-nightly-sync": ("wecom.nightly_sync", "wecom", crontab(hour=2, minute=23)),
+    "wecom-sweep-unhanded": ("wecom.sweep_unhanded", "wecom", crontab()),
+    # Robot messages the message center sent (or found the key dead for) show as such within 15 s.
+    "wecom-refresh-robot-messages": ("wecom.refresh_robot_messages", "wecom", timedelta(seconds=15)),
+    "wecom-refresh-tokens": ("wecom.refresh_tokens", "wecom", crontab(minute="*/5")),
+    # Points expiry settles each members' day once (idempotent per day): the first hourly run after local
+    # midnight does the work; later ones are no-ops, or resume a run that crashed.
+    "points-expire": ("points_mall.expire_points", "points", crontab(minute=7)),
+    # Every balance against the sum of its ledger entries, nightly (03:37 China time; beat runs in UTC).
+    "points-reconcile": ("points_mall.reconcile", "points", crontab(hour=19, minute=37)),
+    # Order notifications whose task was lost (broker down at the commit) are queued again.
+    "points-sweep-notifications": ("points_mall.sweep_notifications", "points", crontab(minute="*/5")),
+    "miniprogram-refresh-tokens": ("miniprogram.refresh_tokens", "miniprogram", crontab(minute="*/5")),
+    "miniprogram-forget-session-keys": ("miniprogram.forget_session_keys", "miniprogram", crontab(hour=20, minute=13)),
 }
 
 

@@ -4,6 +4,11 @@ Every view is either declared public (`@public`) or names the permission it need
 (`@requires("area:thing:read")`). One `before_request` hook enforces that for every
 blueprint, and the factory refuses to build an app with an undeclared route, so no
 route can be open by accident.
+
+Members (the people who use the Mini Program and the H5 pages) are not admins: their
+routes are declared `@member_required` and need a *member token* (`kind` "member",
+audience "wedraw-member", issued by the miniprogram service at login). A member token
+opens no admin route (403) and an admin token opens no member route (403).
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ F = TypeVar("F", bound=Callable)
 
 ADMIN = "admin"
 SERVICE = "service"
+MEMBER = "member"
+MEMBER_AUDIENCE = "wedraw-member"
 PUBLIC_ATTR = "_wedraw_public"
 INTERNAL_ATTR = "_wedraw_internal"
 PERMISSION_ATTR = "_wedraw_permission"
+MEMBER_ATTR = "_wedraw_member"
 # Endpoints that Flask or flask-smorest add for their own documents.
 _FRAMEWORK_ENDPOINTS = ("static", "api-docs.")
 
@@ -67,6 +75,16 @@ def internal(fn: F) -> F:
     return fn
 
 
+def member_required(fn: F) -> F:
+    """Only members may call this view: a member token is required (admin and service tokens get 403).
+
+    The verified claims are `current_member()`: `sub` (member id), `mkey` (the member key
+    that names the member across channels) and the login's `appid`/`openid`.
+    """
+    setattr(fn, MEMBER_ATTR, True)
+    return fn
+
+
 def _view_attr(view, attr):
     value = getattr(view, attr, None)
     if value is None and hasattr(view, "view_class"):
@@ -81,6 +99,11 @@ def revoked_session_key(sid: str) -> str:
 
 def current_identity() -> dict | None:
     return getattr(g, "identity", None)
+
+
+def current_member() -> dict | None:
+    """The verified member token claims of this request (on `@member_required` views)."""
+    return getattr(g, "member", None)
 
 
 def has_permission(permission: str) -> bool:
@@ -118,6 +141,17 @@ def _authenticate_service() -> str:
     if claims.get("kind") != SERVICE:
         raise ApiError(403, "Only WeDraw services may call this route.", "forbidden")
     return claims["sub"]
+
+
+def _authenticate_member() -> dict:
+    try:
+        verify_jwt_in_request()
+    except (JWTExtendedException, PyJWTError) as exc:
+        raise ApiError(401, _token_problem(exc), "unauthorized") from None
+    claims = get_jwt()
+    if claims.get("kind") != MEMBER or claims.get("aud") != MEMBER_AUDIENCE or not claims.get("mkey"):
+        raise ApiError(403, "This route is for members: it needs a member token.", "forbidden")
+    return claims
 
 
 def verify_refresh_token() -> dict:
@@ -174,6 +208,9 @@ def enforce_access():
     if _view_attr(view, INTERNAL_ATTR):
         g.caller_service = _authenticate_service()
         return None
+    if _view_attr(view, MEMBER_ATTR):
+        g.member = _authenticate_member()
+        return None
     permission = _view_attr(view, PERMISSION_ATTR)
     g.identity = _authenticate()
     if permission != ANY_ADMIN and permission not in g.identity["permissions"]:
@@ -192,11 +229,13 @@ def assert_routes_declared(app: Flask) -> None:
         if hasattr(view, "view_class"):
             targets = [getattr(view.view_class, m.lower(), None) for m in rule.methods - {"HEAD", "OPTIONS"}]
         for target in targets:
-            declared = (getattr(target, a, None) for a in (PUBLIC_ATTR, PERMISSION_ATTR, INTERNAL_ATTR))
+            declared = (getattr(target, a, None) for a in (PUBLIC_ATTR, PERMISSION_ATTR, INTERNAL_ATTR, MEMBER_ATTR))
             if not any(declared):
                 undeclared.append(f"{rule.rule} ({rule.endpoint})")
     if undeclared:
-        raise RuntimeError("routes without @public or @requires: " + ", ".join(sorted(set(undeclared))))
+        raise RuntimeError(
+            "routes without @public, @requires, @internal or @member_required: " + ", ".join(sorted(set(undeclared)))
+        )
 
 
 def init_auth(app: Flask) -> JWTManager:

@@ -7,10 +7,15 @@ the caller's request id into the worker's log lines.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
+import threading
+import time
 
 from celery import Celery, Task
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import beat_init, before_task_publish, task_postrun, task_prerun, worker_ready, worker_shutdown
 
 from wedraw.core.logs import request_id_var, service_var
 from wedraw.core.registry import all_queues, get_service
@@ -79,6 +84,7 @@ def make_celery(service: str, settings, flask_app_factory=None) -> Celery:
                 return super().__call__(*args, **kwargs)
 
     celery.Task = ServiceTask
+    celery.wedraw_settings = settings  # type: ignore[attr-defined]
     celery.flask_app = flask_app  # type: ignore[attr-defined]
     celery.wedraw_state = state  # type: ignore[attr-defined]
     celery.wedraw_service = service  # type: ignore[attr-defined]
@@ -106,3 +112,113 @@ def _restore_request_id(task=None, **_):
 @task_postrun.connect
 def _clear_request_id(**_):
     request_id_var.set(None)
+
+
+# --------------------------------------------------------------------------- heartbeats
+#
+# Every worker and beat records "alive" in the shared store every HEARTBEAT_INTERVAL
+# seconds, so the console can show which are alive (the message center's /workers).
+# Workers: `heartbeat:workers:<queue>` holds {node: {...}} for the queue's consumers,
+# updated under a short lock; beat: `heartbeat:beat`.
+
+HEARTBEAT_INTERVAL = 10.0
+HEARTBEAT_TTL = 45  # seconds without a beat after which a process counts as gone
+
+
+def worker_heartbeat_key(queue: str) -> str:
+    return f"heartbeat:workers:{queue}"
+
+
+BEAT_HEARTBEAT_KEY = "heartbeat:beat"
+
+
+def record_worker_heartbeat(store, queue: str, node: str, info: dict | None) -> None:
+    """Add, refresh (info) or remove (None) one node of a queue's heartbeat record."""
+    from wedraw.core.store import lock
+
+    key = worker_heartbeat_key(queue)
+    with lock(store, key, ttl=5, wait=3):
+        nodes = json.loads(store.get(key) or "{}")
+        now = time.time()
+        nodes = {n: v for n, v in nodes.items() if now - v.get("at", 0) < HEARTBEAT_TTL * 4}
+        if info is None:
+            nodes.pop(node, None)
+        else:
+            nodes[node] = {**info, "at": now}
+        store.set(key, json.dumps(nodes), ttl=HEARTBEAT_TTL * 8)
+
+
+def _beating(write, name: str) -> threading.Event:
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            try:
+                write()
+            except Exception as exc:  # the store being down must not stop the worker
+                log.warning("heartbeat not written: %s", type(exc).__name__)
+            stop.wait(HEARTBEAT_INTERVAL)
+
+    threading.Thread(target=loop, name=name, daemon=True).start()
+    return stop
+
+
+_heartbeats: dict[str, tuple[threading.Event, object, list[str]]] = {}
+
+
+@worker_ready.connect
+def _start_worker_heartbeat(sender=None, **_):
+    app = getattr(sender, "app", None)
+    settings = getattr(app, "wedraw_settings", None)
+    node = getattr(sender, "hostname", None)
+    if settings is None or node in _heartbeats:  # not a WeDraw worker, or a consumer restart
+        return
+    from wedraw.core.store import store_for
+
+    queues = sorted(q.name for q in sender.task_consumer.queues) if sender.task_consumer else []
+    pool = getattr(sender.controller, "pool_cls", None)
+    info = {
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "service": getattr(app, "wedraw_service", None),
+        "queues": queues,
+        "pool": getattr(pool, "__module__", str(pool)).rsplit(".", 1)[-1] if pool else None,
+        "concurrency": getattr(sender.controller, "concurrency", None),
+        "started": time.time(),
+    }
+
+    def write():
+        store = store_for(settings)
+        for queue in queues:
+            record_worker_heartbeat(store, queue, node, info)
+
+    _heartbeats[node] = (_beating(write, "wedraw-heartbeat"), settings, queues)
+
+
+@worker_shutdown.connect
+def _stop_worker_heartbeat(sender=None, **_):
+    """A worker that stops cleanly leaves the record at once (a killed one ages out)."""
+    from wedraw.core.store import store_for
+
+    for node, (stop, settings, queues) in list(_heartbeats.items()):
+        stop.set()
+        _heartbeats.pop(node, None)
+        try:
+            for queue in queues:
+                record_worker_heartbeat(store_for(settings), queue, node, None)
+        except Exception as exc:
+            log.warning("heartbeat not removed: %s", type(exc).__name__)
+
+
+@beat_init.connect
+def _start_beat_heartbeat(sender=None, **_):
+    from wedraw.core.config import load_settings
+    from wedraw.core.store import store_for
+
+    settings = load_settings()
+    info = {"hostname": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+
+    def write():
+        store_for(settings).set(BEAT_HEARTBEAT_KEY, json.dumps({**info, "at": time.time()}), ttl=HEARTBEAT_TTL * 8)
+
+    _heartbeats["beat"] = (_beating(write, "wedraw-beat-heartbeat"), settings, [])

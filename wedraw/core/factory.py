@@ -161,6 +161,9 @@ def create_app(
     swagger_assets_route(app)
     module.register(app, api)
     init_audit(app, service, audit_sink or getattr(module, "audit_sink", None))
+    from wedraw.core.metrics import init_metrics
+
+    init_metrics(app, service)
     assert_routes_declared(app)
     return app
 

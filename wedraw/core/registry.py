@@ -67,6 +67,7 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/wecom",),
             database="wecom_db",
             title="WeCom",
+            queues=("wecom",),
             callback_prefixes=("/api/wecom/callback/",),
         ),
         ServiceSpec(
@@ -76,6 +77,7 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/miniprogram",),
             database="miniprogram_db",
             title="Mini Program",
+            queues=("miniprogram",),
         ),
         ServiceSpec(
             name="points_mall",
@@ -84,6 +86,7 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/points",),
             database="points_mall_db",
             title="Points mall",
+            queues=("points",),
         ),
         ServiceSpec(
             name="message_center",
@@ -92,6 +95,8 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/message",),
             database="message_center_db",
             title="Message center",
+            # message_center: orchestration (campaign starts, events, sweeps); wechat_push: WeChat sends.
+            queues=("message_center", "wechat_push"),
         ),
         ServiceSpec(
             name="data_analysis",

@@ -9,10 +9,15 @@ Both hosts serve them; they act on the one shared world.
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import secrets
 from collections import Counter
 from typing import Any
 
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import Blueprint, jsonify, request
 
 from wedraw.core.config import ConfigError
@@ -22,7 +27,19 @@ from wedraw.sandbox.errors import WxError
 from wedraw.sandbox.http import CONTROL_PREFIX, current_world
 from wedraw.sandbox.official import menu_click_keys, mint_oauth_code
 from wedraw.sandbox.pusher import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT, MODES, PushRecord
-from wedraw.sandbox.world import CODE_TTL, MINIPROGRAM, OFFICIAL, Account, Agent, Code, World, person_profile
+from wedraw.sandbox.world import (
+    CODE_TTL,
+    MINIPROGRAM,
+    OFFICIAL,
+    Account,
+    Agent,
+    Code,
+    Department,
+    Member,
+    World,
+    _alnum_id,
+    person_profile,
+)
 
 bp = Blueprint("sandbox_control", __name__, url_prefix=CONTROL_PREFIX)
 
@@ -427,6 +444,52 @@ def wxlogin():
     return jsonify({"code": code.code, "openid": user.openid, "unionid": unionid, "expires_in": CODE_TTL}), 201
 
 
+@bp.route("/phone-data", methods=["POST"])
+def phone_data():
+    """What `<button open-type="getPhoneNumber">` hands a Mini Program: the user's phone number,
+    encrypted with the user's current session_key as WeChat does it.
+
+    WeChat's rule: AES-128-CBC with PKCS#7 padding, key = base64-decode(session_key), a fresh
+    random 16-byte iv; `encryptedData` and `iv` are base64. The plaintext is JSON with
+    `phoneNumber`, `purePhoneNumber`, `countryCode` and a `watermark` ({appid, timestamp}).
+    `openid` picks the user, who must have logged in (jscode2session issued the session_key);
+    `phone` (default: one derived from the openid) and `country_code` (default "86").
+    """
+    data = _body()
+    world = current_world()
+    with world.lock:
+        account = _account(world, data.get("appid"), MINIPROGRAM)
+        user = _fan_for(account, data.get("openid"))
+        if not user.session_key:
+            raise ApiError(409, "this user has no session_key yet: log in first (wxlogin, then jscode2session)")
+        key = base64.b64decode(user.session_key)
+        timestamp = int(world.clock.now())
+    pure = str(data.get("phone") or "139" + str(int.from_bytes(user.openid.encode()[-6:], "big") % 10**8).zfill(8))
+    if not pure.isdigit() or not 5 <= len(pure) <= 15:
+        raise ApiError(422, "phone must be 5 to 15 digits", errors={"phone": ["Not a phone number."]})
+    country = str(data.get("country_code") or "86")
+    plain = {
+        "phoneNumber": pure if country == "86" else f"+{country}{pure}",
+        "purePhoneNumber": pure,
+        "countryCode": country,
+        "watermark": {"appid": account.appid, "timestamp": timestamp},
+    }
+    iv = os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(json.dumps(plain, ensure_ascii=False).encode()) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    encrypted = encryptor.update(padded) + encryptor.finalize()
+    return jsonify(
+        {
+            "errMsg": "getPhoneNumber:ok",
+            "encryptedData": base64.b64encode(encrypted).decode(),
+            "iv": base64.b64encode(iv).decode(),
+            "openid": user.openid,
+            "phone": pure,
+        }
+    ), 201
+
+
 @bp.route("/oauth/code", methods=["POST"])
 def oauth_code():
     """An OAuth web-login code without a browser round trip (appid: an Official Account or a corp id)."""
@@ -641,3 +704,190 @@ def robot_register():
             "webhook_url": f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={robot.key}",
         }
     ), 201
+
+
+# --------------------------------------------------------------------------- WeCom contact changes
+#
+# An administrator changing the corp's contacts: each change is applied to the world and
+# WeCom's `change_contact` events are pushed (signed and encrypted) to the corp's agents
+# that have a callback URL, or to the one named by `agent_id`; `"push": false` changes the
+# world silently (a missed event, for a full sync to repair). The answer carries the
+# change and the push records.
+
+
+def _corp_for(world: World, data: dict):
+    corp = world.corps.get(data.get("corp_id") or world.demo.wecom.corp_id)
+    if corp is None:
+        raise ApiError(404, f"no corp {data.get('corp_id')!r}")
+    return corp
+
+
+def _contact_targets(world: World, corp, data: dict) -> list[Agent]:
+    if not data.get("push", True):
+        return []
+    if data.get("agent_id") is not None:
+        return [_agent(world, corp.corp_id, data["agent_id"])]
+    return [a for a in corp.agents.values() if a.callback_url]
+
+
+def _departments_arg(data: dict, name: str = "department") -> list[int] | None:
+    raw = data.get(name)
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw:
+        raise ApiError(422, f"{name} must be a non-empty list of department ids", errors={name: ["Not a list."]})
+    return [_number({name: v}, name, cast=int, minimum=1) for v in raw]
+
+
+def _contact_change(change) -> Any:
+    """Run `change(world, corp)` under the lock, push its events in order, answer the change and pushes."""
+    data = _body()
+    options = _push_options(data)
+    world = current_world()
+    with world.lock:
+        corp = _corp_for(world, data)
+        try:
+            subject, events = change(world, corp, data)
+        except WxError as exc:
+            raise _wx(exc) from None
+        targets = _contact_targets(world, corp, data)
+    pushes = [_push(world, agent, event, options).as_dict() for event in events for agent in targets]
+    return jsonify({**subject, "events": events, "pushes": pushes}), 200
+
+
+def _member_dict(member: Member) -> dict:
+    return member.detail()
+
+
+@bp.route("/wecom/users", methods=["POST"])
+def wecom_user_create():
+    """A member joins: `userid`, `name`, `department` (ids), optional `position`, `mobile`, `email`,
+    `gender`, `status` (mobile/email null: WeCom withholds them from apps, as for apps made after 2022-06-20)."""
+
+    def change(world: World, corp, data: dict):
+        if not data.get("userid") or not data.get("name"):
+            raise ApiError(422, "userid and name are required")
+        departments = _departments_arg(data) or [1]
+        member = Member(
+            userid=str(data["userid"]),
+            name=str(data["name"]),
+            department=departments,
+            position=str(data.get("position") or ""),
+            mobile=data.get("mobile", ""),
+            gender=str(data.get("gender") or "0"),
+            email=data.get("email", ""),
+            status=_number(data, "status", 1, minimum=1, cast=int),
+            open_userid=_alnum_id("wo", 32, world.params.seed, corp.corp_id, "member", data["userid"]),
+            order=[0] * len(departments),
+        )
+        event = corp.add_member(member)
+        return {"member": _member_dict(member)}, [event]
+
+    return _contact_change(change)
+
+
+@bp.route("/wecom/users/<userid>", methods=["PATCH"])
+def wecom_user_update(userid: str):
+    """Change a member: any of `name`, `department`, `position`, `mobile`, `email`, `gender`, `status`,
+    `new_userid`; the update_user event carries only what changed."""
+
+    def change(world: World, corp, data: dict):
+        changes = {k: data[k] for k in ("name", "position", "mobile", "email", "new_userid") if k in data}
+        if "gender" in data:
+            changes["gender"] = str(data["gender"])
+        if "status" in data:
+            changes["status"] = _number(data, "status", minimum=1, cast=int)
+        departments = _departments_arg(data)
+        if departments is not None:
+            changes["department"] = departments
+        event = corp.update_member(userid, changes)
+        member = corp.members[changes.get("new_userid") or userid]
+        return {"member": _member_dict(member)}, [event]
+
+    return _contact_change(change)
+
+
+@bp.route("/wecom/users/<userid>", methods=["DELETE"])
+def wecom_user_delete(userid: str):
+    def change(world: World, corp, data: dict):
+        return {"userid": userid}, [corp.remove_member(userid)]
+
+    return _contact_change(change)
+
+
+@bp.route("/wecom/departments", methods=["POST"])
+def wecom_department_create():
+    """A department: `name`, `parentid` (default 1), optional `id` and `order`."""
+
+    def change(world: World, corp, data: dict):
+        if not data.get("name"):
+            raise ApiError(422, "name is required")
+        dept_id = _number(data, "id", None, minimum=2, cast=int) or max(corp.departments, default=0) + 1
+        dept = Department(
+            id=dept_id,
+            name=str(data["name"]),
+            name_en=str(data.get("name_en") or ""),
+            parentid=_number(data, "parentid", 1, minimum=1, cast=int),
+            order=_number(data, "order", 100000000 - dept_id, minimum=0, cast=int),
+        )
+        event = corp.add_department(dept)
+        return {"department": dept.__dict__}, [event]
+
+    return _contact_change(change)
+
+
+@bp.route("/wecom/departments/<int:dept_id>", methods=["PATCH"])
+def wecom_department_update(dept_id: int):
+    def change(world: World, corp, data: dict):
+        changes = {"name": data.get("name"), "order": _number(data, "order", None, minimum=0, cast=int)}
+        changes["parentid"] = _number(data, "parentid", None, minimum=1, cast=int)
+        event = corp.update_department(dept_id, changes)
+        return {"department": corp.departments[dept_id].__dict__}, [event]
+
+    return _contact_change(change)
+
+
+@bp.route("/wecom/departments/<int:dept_id>", methods=["DELETE"])
+def wecom_department_delete(dept_id: int):
+    """Delete a department; its members move to `move_to` (default: its parent), each with an update_user."""
+
+    def change(world: World, corp, data: dict):
+        move_to = _number(data, "move_to", None, minimum=1, cast=int)
+        events = corp.remove_department(dept_id, move_to)
+        return {"department_id": dept_id}, events
+
+    return _contact_change(change)
+
+
+@bp.route("/wecom/tags", methods=["POST"])
+def wecom_tag_create():
+    """A contacts tag (`tagname`, optional `tagid`). WeCom pushes no event for creating one."""
+    data = _body()
+    if not data.get("tagname"):
+        raise ApiError(422, "tagname is required")
+    world = current_world()
+    with world.lock:
+        corp = _corp_for(world, data)
+        try:
+            tag = corp.add_tag(_number(data, "tagid", None, minimum=1, cast=int), str(data["tagname"]))
+        except WxError as exc:
+            raise _wx(exc) from None
+        return jsonify({"tagid": tag.id, "tagname": tag.name}), 201
+
+
+@bp.route("/wecom/tags/<int:tag_id>/members", methods=["POST"])
+def wecom_tag_members(tag_id: int):
+    """Add or remove tag members: `add_users`, `del_users` (userids), `add_parties`, `del_parties` (ids)."""
+
+    def change(world: World, corp, data: dict):
+        lists = {}
+        for name in ("add_users", "del_users", "add_parties", "del_parties"):
+            value = data.get(name) or []
+            if not isinstance(value, list):
+                raise ApiError(422, f"{name} must be a list")
+            lists[name] = [int(v) for v in value] if name.endswith("parties") else [str(v) for v in value]
+        event = corp.change_tag(tag_id, **lists)
+        tag = corp.tags[tag_id]
+        return {"tag": {"tagid": tag.id, "tagname": tag.name, "users": tag.users, "parties": tag.parties}}, [event]
+
+    return _contact_change(change)

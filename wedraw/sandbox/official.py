@@ -6,6 +6,7 @@ follow WeChat's documentation; each view says which rule it enforces.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import secrets
@@ -828,7 +829,8 @@ def jscode2session(world: World) -> dict:
     user = account.users.find(code.subject)
     if user.risky:
         raise WxError(40226)
-    user.session_key = secrets.token_urlsafe(18)
+    # WeChat's session_key: base64 of 16 random bytes (the AES-128 key of the user's encrypted data).
+    user.session_key = base64.b64encode(secrets.token_bytes(16)).decode()
     return {
         "openid": user.openid,
         "session_key": user.session_key,

@@ -410,13 +410,16 @@ class Member:
     status: int  # 1 active, 2 disabled, 4 not activated
     open_userid: str
     order: list[int] = field(default_factory=list)
+    # None: WeCom does not hand the field to apps (as for apps created after 2022-06-20); "" is "not set".
+    # `mobile` and `email` above follow the same rule.
+    is_leader_in_dept: list[int] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
         return self.status == 1
 
     def detail(self) -> dict:
-        return {
+        detail = {
             "userid": self.userid,
             "name": self.name,
             "department": self.department,
@@ -425,7 +428,7 @@ class Member:
             "mobile": self.mobile,
             "gender": self.gender,
             "email": self.email,
-            "is_leader_in_dept": [0] * len(self.department),
+            "is_leader_in_dept": self.is_leader_in_dept or [0] * len(self.department),
             "avatar": "",
             "thumb_avatar": "",
             "telephone": "",
@@ -435,6 +438,8 @@ class Member:
             "open_userid": self.open_userid,
             "extattr": {"attrs": []},
         }
+        # Fields WeCom withholds are absent from its answer, not empty.
+        return {k: v for k, v in detail.items() if not (k in ("mobile", "email") and v is None)}
 
 
 @dataclass
@@ -506,15 +511,198 @@ class Corp:
     group_chats: dict[str, GroupChat] = field(default_factory=dict)
     appchats: dict[str, AppChat] = field(default_factory=dict)
     oauth_codes: dict[str, Code] = field(default_factory=dict)
+    tags: dict[int, CorpTag] = field(default_factory=dict)
 
     def subtree(self, dept_id: int) -> list[int]:
         """The department and all below it, parents before children."""
         found, frontier = [dept_id], [dept_id]
+        seen = {dept_id}
         while frontier:
-            children = [d.id for d in self.departments.values() if d.parentid in frontier and d.id not in found]
+            parents = set(frontier)
+            children = [d.id for d in self.departments.values() if d.parentid in parents and d.id not in seen]
             found.extend(children)
+            seen.update(children)
             frontier = children
         return found
+
+    # ----------------------------------------------------------------- contact changes
+    #
+    # Each change returns the `change_contact` events WeCom pushes for it (the fields of
+    # the callback XML, without the envelope the pusher adds), in the order WeCom sends them.
+
+    def add_member(self, member: Member) -> dict:
+        if member.userid in self.members:
+            raise WxError(60102, "userid already exists")
+        self._check_departments(member.department)
+        self.members[member.userid] = member
+        return _contact_event("create_user", **_user_fields(member))
+
+    def update_member(self, userid: str, changes: dict[str, Any]) -> dict:
+        member = self.members.get(userid)
+        if member is None:
+            raise WxError(60111)
+        fields: dict[str, Any] = {"UserID": userid}
+        new_userid = changes.get("new_userid")
+        if new_userid and new_userid != userid:
+            if new_userid in self.members:
+                raise WxError(60102, "userid already exists")
+            del self.members[userid]
+            member.userid = new_userid
+            self.members[new_userid] = member
+            fields["NewUserID"] = new_userid
+        if "department" in changes:
+            self._check_departments(changes["department"])
+        for name in ("name", "position", "mobile", "email", "gender", "status", "department"):
+            if name in changes and changes[name] != getattr(member, name):
+                setattr(member, name, changes[name])
+                fields.update(_user_fields(member, (name,)))
+        if "Department" in fields:
+            member.order = [0] * len(member.department)
+            member.is_leader_in_dept = [0] * len(member.department)
+            fields["MainDepartment"] = member.department[0]
+            fields["IsLeaderInDept"] = ",".join(str(v) for v in member.is_leader_in_dept)
+        return _contact_event("update_user", **fields)
+
+    def remove_member(self, userid: str) -> dict:
+        if self.members.pop(userid, None) is None:
+            raise WxError(60111)
+        for tag in self.tags.values():
+            if userid in tag.users:
+                tag.users.remove(userid)
+        return _contact_event("delete_user", UserID=userid)
+
+    def add_department(self, dept: Department) -> dict:
+        if dept.id in self.departments:
+            raise WxError(60008, "department id already exists")
+        if dept.parentid not in self.departments:
+            raise WxError(60004, "parent department not found")
+        self.departments[dept.id] = dept
+        return _contact_event("create_party", Id=dept.id, Name=dept.name, ParentId=dept.parentid, Order=dept.order)
+
+    def update_department(self, dept_id: int, changes: dict[str, Any]) -> dict:
+        dept = self.departments.get(dept_id)
+        if dept is None:
+            raise WxError(60003, "department not found")
+        fields: dict[str, Any] = {"Id": dept_id}
+        parent = changes.get("parentid")
+        if parent is not None and parent != dept.parentid:
+            if parent not in self.departments or parent in self.subtree(dept_id):
+                raise WxError(60004, "invalid parent department")
+            dept.parentid = parent
+            fields["ParentId"] = parent
+        if changes.get("name") and changes["name"] != dept.name:
+            dept.name = changes["name"]
+            fields["Name"] = dept.name
+        if changes.get("order") is not None and changes["order"] != dept.order:
+            dept.order = int(changes["order"])
+            fields["Order"] = dept.order
+        return _contact_event("update_party", **fields)
+
+    def remove_department(self, dept_id: int, move_to: int | None = None) -> list[dict]:
+        """Delete a department; its members move to `move_to` (default: its parent) first.
+
+        WeCom refuses to delete a department that still has sub-departments. Members are
+        moved as an administrator would move them: one `update_user` each, then `delete_party`.
+        """
+        dept = self.departments.get(dept_id)
+        if dept is None or dept_id == 1:
+            raise WxError(60003, "department not found")
+        if any(d.parentid == dept_id for d in self.departments.values()):
+            raise WxError(60006, "department has sub-departments")
+        target = move_to if move_to is not None else dept.parentid
+        if target not in self.departments or target == dept_id:
+            raise WxError(60003, "department not found")
+        events = []
+        for member in [m for m in self.members.values() if dept_id in m.department]:
+            departments = [d for d in member.department if d != dept_id]
+            if target not in departments:
+                departments.append(target)
+            events.append(self.update_member(member.userid, {"department": departments}))
+        for tag in self.tags.values():
+            if dept_id in tag.parties:
+                tag.parties.remove(dept_id)
+        del self.departments[dept_id]
+        events.append(_contact_event("delete_party", Id=dept_id))
+        return events
+
+    def add_tag(self, tag_id: int | None, name: str) -> CorpTag:
+        tag_id = tag_id or max(self.tags, default=0) + 1
+        if tag_id in self.tags or any(t.name == name for t in self.tags.values()):
+            raise WxError(40071, "tag name or id already exists")
+        tag = CorpTag(tag_id, name)
+        self.tags[tag_id] = tag
+        return tag
+
+    def change_tag(
+        self,
+        tag_id: int,
+        add_users: list[str] = (),
+        del_users: list[str] = (),
+        add_parties: list[int] = (),
+        del_parties: list[int] = (),
+    ) -> dict:
+        tag = self.tags.get(tag_id)
+        if tag is None:
+            raise WxError(40068, "invalid tagid")
+        if any(u not in self.members for u in add_users):
+            raise WxError(60111)
+        if add_parties:
+            self._check_departments(list(add_parties))
+        added_users = [u for u in dict.fromkeys(add_users) if u not in tag.users]
+        removed_users = [u for u in dict.fromkeys(del_users) if u in tag.users]
+        added_parties = [p for p in dict.fromkeys(add_parties) if p not in tag.parties]
+        removed_parties = [p for p in dict.fromkeys(del_parties) if p in tag.parties]
+        tag.users = [u for u in tag.users if u not in removed_users] + added_users
+        tag.parties = [p for p in tag.parties if p not in removed_parties] + added_parties
+        fields: dict[str, Any] = {"TagId": tag_id}
+        for name, values in (
+            ("AddUserItems", added_users),
+            ("DelUserItems", removed_users),
+            ("AddPartyItems", added_parties),
+            ("DelPartyItems", removed_parties),
+        ):
+            if values:
+                fields[name] = ",".join(str(v) for v in values)
+        return _contact_event("update_tag", **fields)
+
+    def _check_departments(self, departments: list[int]) -> None:
+        if not departments or any(d not in self.departments for d in departments):
+            raise WxError(60003, "department not found")
+
+
+@dataclass
+class CorpTag:
+    """A contacts tag (通讯录标签): members and whole departments."""
+
+    id: int
+    name: str
+    users: list[str] = field(default_factory=list)
+    parties: list[int] = field(default_factory=list)
+
+
+def _user_fields(member: Member, only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The fields of a member as a change_contact event carries them (all, or the changed ones)."""
+    values = {
+        "name": ("Name", member.name),
+        "department": ("Department", ",".join(str(d) for d in member.department)),
+        "position": ("Position", member.position),
+        "mobile": ("Mobile", member.mobile),
+        "email": ("Email", member.email),
+        "gender": ("Gender", member.gender),
+        "status": ("Status", member.status),
+    }
+    fields: dict[str, Any] = {} if only else {"UserID": member.userid}
+    for name, (key, value) in values.items():
+        if (only is None or name in only) and value is not None:
+            fields[key] = value
+    if only is None:
+        fields["MainDepartment"] = member.department[0]
+        fields["IsLeaderInDept"] = ",".join(str(v) for v in member.is_leader_in_dept or [0] * len(member.department))
+    return fields
+
+
+def _contact_event(change_type: str, **fields: Any) -> dict[str, Any]:
+    return {"FromUserName": "sys", "MsgType": "event", "Event": "change_contact", "ChangeType": change_type, **fields}
 
 
 # --------------------------------------------------------------------------- cross-cutting records
