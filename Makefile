@@ -87,5 +87,14 @@ prod-up: $(VENV)/.installed console  ## run the production layout on http://127.
 prod-down:  ## stop everything prod-up started
 	@if [ -x $(PY) ]; then $(PY) -m wedraw.cli deploy down; else echo "nothing to stop (no .venv)"; fi
 
-bench: $(VENV)/.installed  ## Nginx's overhead over gunicorn on one read endpoint (bench/README.md)
+BENCH_MYSQL ?= mysql+pymysql://root@127.0.0.1:3306/
+BENCH_REDIS ?= redis://127.0.0.1:6379/14
+
+bench: $(VENV)/.installed console  ## every benchmark, each beside its baseline (bench/README.md); MariaDB + Redis
 	$(PY) bench/nginx_overhead.py
+	$(PY) bench/official_callbacks.py --mysql $(BENCH_MYSQL) --redis $(BENCH_REDIS)
+	$(PY) bench/fan_sync.py --mysql $(BENCH_MYSQL)
+	$(PY) bench/campaign.py
+	$(PY) bench/points_redeem.py
+	$(PY) bench/points_reconcile.py
+	$(PY) bench/wecom_sync.py --mysql $(BENCH_MYSQL)
