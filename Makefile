@@ -6,10 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONSOLE := frontend/admin
 CONSOLE_SOURCES := $(shell find $(CONSOLE)/src $(CONSOLE)/public -type f 2>/dev/null) $(CONSOLE)/index.html $(CONSOLE)/vite.config.js
-WECHAT_H5 := frontend/wechat-h5
-WECHAT_H5_SOURCES := $(shell find $(WECHAT_H5)/src $(WECHAT_H5)/public -type f 2>/dev/null) $(WECHAT_H5)/index.html $(WECHAT_H5)/vite.config.js
+# The H5 apps (Vant) served under /h5/<name>/; each is built the same way as the console.
+H5_APPS := $(notdir $(wildcard frontend/*-h5))
+H5_DISTS := $(foreach app,$(H5_APPS),frontend/$(app)/dist/index.html)
 
-.PHONY: help run test lint format db-upgrade seed admin-password console wechat-h5 clean
+.PHONY: help run test lint format db-upgrade seed admin-password console h5 clean
 
 help:
 	@echo "make run             set up and run WeDraw (embedded profile) on http://127.0.0.1:$${WEDRAW_PORT:-8080}"
@@ -41,21 +42,24 @@ $(CONSOLE)/dist/index.html: $(CONSOLE)/node_modules/.installed $(CONSOLE_SOURCES
 
 console: $(CONSOLE)/dist/index.html
 
-$(WECHAT_H5)/node_modules/.installed: $(WECHAT_H5)/package-lock.json
+frontend/%/node_modules/.installed: frontend/%/package-lock.json
 	@command -v npm >/dev/null || { echo "npm not found: WeDraw's H5 pages need Node.js 20+"; exit 1; }
-	cd $(WECHAT_H5) && npm ci --no-audit --no-fund --loglevel=error
+	cd frontend/$* && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(WECHAT_H5)/dist/index.html: $(WECHAT_H5)/node_modules/.installed $(WECHAT_H5_SOURCES)
-	cd $(WECHAT_H5) && npm run build --silent
+.SECONDEXPANSION:
+frontend/%/dist/index.html: frontend/%/node_modules/.installed $$(shell find frontend/$$*/src frontend/$$*/public -type f 2>/dev/null) frontend/%/index.html frontend/%/vite.config.js
+	cd frontend/$* && npm run build --silent
 	@touch $@
 
-wechat-h5: $(WECHAT_H5)/dist/index.html
+.PRECIOUS: frontend/%/node_modules/.installed frontend/%/dist/index.html
 
-run: $(VENV)/.installed console wechat-h5
+h5: $(H5_DISTS)
+
+run: $(VENV)/.installed console h5
 	$(PY) -m wedraw.cli run
 
-test: $(VENV)/.installed console wechat-h5
+test: $(VENV)/.installed console h5
 	bash scripts/test.sh
 
 lint: $(VENV)/.installed
@@ -76,12 +80,12 @@ admin-password: $(VENV)/.installed
 	$(PY) -m wedraw.cli admin-password
 
 clean:
-	rm -rf var $(CONSOLE)/dist $(WECHAT_H5)/dist
+	rm -rf var $(CONSOLE)/dist $(foreach app,$(H5_APPS),frontend/$(app)/dist)
 
 # --- the production layout on this machine (Nginx, Supervisor, gunicorn, Celery, MariaDB, Redis)
 .PHONY: prod-up prod-down bench
 
-prod-up: $(VENV)/.installed console  ## run the production layout on http://127.0.0.1:$WEDRAW_NGINX_PORT (8000)
+prod-up: $(VENV)/.installed console h5  ## run the production layout on http://127.0.0.1:$WEDRAW_NGINX_PORT (8000)
 	$(PY) -m wedraw.cli deploy up
 
 prod-down:  ## stop everything prod-up started

@@ -39,6 +39,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Separate prefixes (and Redis databases) let two MariaDB-tier runs share one server.
+DB_PREFIX = os.environ.get("WEDRAW_TEST_DB_PREFIX", "wedraw_test")
+
+
 def _mysql_urls() -> dict[str, str]:
     base = os.environ.get("WEDRAW_TEST_MYSQL_URL")
     if not base or not os.environ.get("WEDRAW_TEST_REDIS_URL"):
@@ -48,7 +52,7 @@ def _mysql_urls() -> dict[str, str]:
     urls = {}
     with engine.connect() as conn:
         for name in DATABASE_SERVICES:
-            database = f"wedraw_test_{name}"
+            database = f"{DB_PREFIX}_{name}"
             conn.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
             conn.execute(text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
             urls[name] = server.set(database=database, query={"charset": "utf8mb4"}).render_as_string(

@@ -8,6 +8,7 @@ built files with an SPA fallback to index.html.
 from __future__ import annotations
 
 import mimetypes
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from wedraw.core.registry import SERVICES, WEB_SERVICES
 
 WSGIApp = Callable
 
-CONSOLE_DIST = PROJECT_ROOT / "frontend" / "admin" / "dist"
+# WEDRAW_CONSOLE_DIST points at another build of the console (a test run's own, for instance).
+CONSOLE_DIST = Path(os.environ.get("WEDRAW_CONSOLE_DIST") or PROJECT_ROOT / "frontend" / "admin" / "dist")
 # H5 apps served under their own paths, each an SPA of its own.
 H5_APPS = {
     "/h5/points/": PROJECT_ROOT / "frontend" / "points-h5" / "dist",
