@@ -171,6 +171,30 @@ def user_list_id(world: World, agent: Agent) -> dict:
     return ok(next_cursor=_next_cursor(offset + len(page), len(members)), dept_user=rows)
 
 
+@wechat_view(bp, "/cgi-bin/tag/list")
+def tag_list(world: World, agent: Agent) -> dict:
+    """Every contacts tag of the corp (id and name)."""
+    corp = _corp(world, agent)
+    return ok(taglist=[{"tagid": t.id, "tagname": t.name} for t in sorted(corp.tags.values(), key=lambda t: t.id)])
+
+
+@wechat_view(bp, "/cgi-bin/tag/get")
+def tag_get(world: World, agent: Agent) -> dict:
+    """One tag: its name, its members (userid and name) and its whole departments."""
+    corp = _corp(world, agent)
+    try:
+        tag = corp.tags.get(int(request.args.get("tagid") or ""))
+    except ValueError:
+        tag = None
+    if tag is None:
+        raise WxError(40068)
+    return ok(
+        tagname=tag.name,
+        userlist=[{"userid": u, "name": corp.members[u].name} for u in tag.users if u in corp.members],
+        partylist=list(tag.parties),
+    )
+
+
 # --------------------------------------------------------------------------- agent messages and app chats
 
 
@@ -211,11 +235,22 @@ def message_send(world: World, agent: Agent) -> dict:
             invalid_parties.append(party)
             continue
         recipients.update(dict.fromkeys(m.userid for m in _members_in(corp, int(party), True) if m.active))
+    invalid_tags = []
+    for raw_tag in tags:
+        tag = corp.tags.get(int(raw_tag)) if raw_tag.isdigit() else None
+        if tag is None:
+            invalid_tags.append(raw_tag)
+            continue
+        tagged = [corp.members[u] for u in tag.users if u in corp.members]
+        for party in tag.parties:
+            if party in corp.departments:
+                tagged.extend(_members_in(corp, party, True))
+        recipients.update(dict.fromkeys(m.userid for m in tagged if m.active))
     invalid = {
         "invaliduser": "|".join(invalid_users),
         "invalidparty": "|".join(invalid_parties),
-        "invalidtag": "|".join(tags),
-    }  # the sandbox's corp has no tags
+        "invalidtag": "|".join(invalid_tags),
+    }
     if not recipients:
         raise WxError(81013, **invalid)
     msgid = secrets.token_urlsafe(24)
@@ -306,6 +341,14 @@ def appchat_send(world: World, agent: Agent) -> dict:
 
 
 # --------------------------------------------------------------------------- customers
+
+
+@wechat_view(bp, "/cgi-bin/externalcontact/get_follow_user_list")
+def external_follow_users(world: World, agent: Agent) -> dict:
+    """The members with the customer-contact function: here, the members who follow a customer."""
+    corp = _corp(world, agent)
+    following = {f["userid"] for c in corp.external_contacts.values() for f in c.follow_users}
+    return ok(follow_user=[userid for userid in corp.members if userid in following])
 
 
 @wechat_view(bp, "/cgi-bin/externalcontact/list")

@@ -14,7 +14,9 @@ Seeded rules worth knowing when writing tests (index = position in `user/get` or
 - fans with an even index interacted an hour before the world was built (inside the
   48-hour customer-service window), odd ones three days before (outside it);
 - every third fan carries one seeded tag (`100 + index % 4`);
-- Mini Program user j shares a person (and so a unionid) with fan j when j is even.
+- Mini Program user j shares a person (and so a unionid) with fan j when j is even;
+- a WeCom corp with members has two contacts tags: 1 管理层 (every tenth member) and
+  2 技术委员会 (the second member, and department 2 when it exists).
 """
 
 from __future__ import annotations
@@ -1182,6 +1184,10 @@ def _seed_corp(corp: Corp, seed: int, members: int, departments: int, group_chat
             order=[0],
         )
     userids = list(corp.members)
+    if userids:
+        # Contacts tags: every tenth member is 管理层; 技术委员会 holds department 2's subtree (when there is one).
+        corp.tags[1] = CorpTag(1, "管理层", users=userids[::10])
+        corp.tags[2] = CorpTag(2, "技术委员会", users=userids[1:2], parties=[2] if 2 in corp.departments else [])
     for j in range(members // 2):
         person = j * 3  # some of these people are also Official Account fans (same unionid)
         profile = person_profile(seed, person)
