@@ -48,6 +48,8 @@ _POOLS: dict[str, tuple[str, int]] = {
     # WeChat pushes wait on the network: threads (measured by bench/campaign.py against prefork;
     # more than 8 threads only contend for the GIL and a WeChat client's 10 pooled connections).
     "wechat_push": ("threads", 8),
+    # Report files are long and CPU-bound (openpyxl): two at a time, each with its own memory.
+    "reports": ("threads", 2),
 }
 
 

@@ -32,6 +32,10 @@ PERIODIC_JOBS: dict[str, tuple[str, str, object]] = {
     "points-sweep-notifications": ("points_mall.sweep_notifications", "points", crontab(minute="*/5")),
     "miniprogram-refresh-tokens": ("miniprogram.refresh_tokens", "miniprogram", crontab(minute="*/5")),
     "miniprogram-forget-session-keys": ("miniprogram.forget_session_keys", "miniprogram", crontab(hour=20, minute=13)),
+    # Yesterday's and today's daily statistics rebuilt from the facts (a day re-run gives the same numbers).
+    "analytics-rollup": ("data_analysis.rollup", "analytics", crontab(minute="*/10")),
+    # Report files past their retention removed.
+    "analytics-cleanup-reports": ("data_analysis.cleanup_reports", "reports", crontab(minute=47)),
 }
 
 

@@ -112,6 +112,8 @@ class Settings:
     # Base URLs that replace WeChat's API hosts (the sandbox); None means the real hosts.
     wechat_api_base: str | None = None
     wecom_api_base: str | None = None
+    # Optional read replica of data_analysis_db: dashboard and report queries read there.
+    analytics_replica_url: str | None = None
     max_body_bytes: int = 1024 * 1024
     log_file: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -204,6 +206,9 @@ def load_settings(environ: dict[str, str] | None = None, profile: str | None = N
         profile=profile,
         wechat_api_base=wechat_api_base,
         wecom_api_base=wecom_api_base,
+        analytics_replica_url=env.url(
+            "WEDRAW_ANALYTICS_REPLICA_URL", None, ("sqlite", "mysql", "mysql+pymysql", "mariadb+pymysql")
+        ),
         var_dir=var_dir,
         log_dir=log_dir,
         log_level=log_level,

@@ -105,6 +105,8 @@ SERVICES: dict[str, ServiceSpec] = {
             prefixes=("/api/analytics",),
             database="data_analysis_db",
             title="Data analysis",
+            # analytics: facts and the daily roll-up; reports: report files, which may run for minutes.
+            queues=("analytics", "reports"),
         ),
         ServiceSpec(
             name="sandbox",
