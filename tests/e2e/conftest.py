@@ -12,9 +12,9 @@ address, so each test takes fresh ones with `layout.addresses(n)`), `layout.logi
 signs the admin in through Nginx, `layout.metrics(service)` reads /metrics,
 `layout.ctl(...)` is supervisorctl and `layout.send_task(...)` queues a Celery task on
 the real broker. Redis is the test server's database 14 (or WEDRAW_TEST_E2E_REDIS_URL),
-emptied before and after. Journeys still to come, as their services land: an encrypted Official
-Account callback whose fan appears, a campaign sent by the real workers, a points
-redemption, a generated report.
+emptied before and after. The platform's journeys (an encrypted Official Account callback
+whose fan appears, a campaign sent by the real workers, a points redemption, a generated
+report) are in test_journeys.py.
 """
 
 from __future__ import annotations
