@@ -39,7 +39,7 @@ from wedraw.core.db import utcnow
 from wedraw.core.errors import ApiError
 from wedraw.core.internal import call_service
 from wedraw.core.store import store_for
-from wedraw.message_center import credentials
+from wedraw.message_center import credentials, facts
 from wedraw.message_center.channels import CHANNELS, FINAL, QUOTA, RETRY, SENT, Outcome
 from wedraw.message_center.config import message_settings
 from wedraw.message_center.limits import limiter_for
@@ -518,6 +518,7 @@ def _write(run: Run, writes: list[tuple[Row, Outcome, str]], *, attempted: bool 
         result = db.session.execute(_RECORD, others)
         recorded += result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(others)
     db.session.commit()
+    facts.report_outcomes([p["b_id"] for p in params if p["b_status"] in ("sent", FAILED_FINAL)])
     lost = len(params) - recorded
     if lost > 0:
         log.warning("%d result(s) not recorded: their lease ran out and another run took them", lost)
@@ -748,6 +749,10 @@ def push_mass(job_id: int) -> dict:
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
+        if status in ("sent", FAILED_FINAL):
+            facts.report_outcomes(
+                list(db.session.execute(select(Delivery.id).where(*batch_rows, Delivery.status == status)).scalars())
+            )
         if status in (PENDING, FAILED_RETRYING):
             dispatch_mass(job.id, delay)
 
@@ -838,6 +843,8 @@ def maybe_complete(campaign_id: int) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
+    if done:
+        facts.report_campaign(campaign_id)
     return bool(done)
 
 

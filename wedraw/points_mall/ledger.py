@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 
 from wedraw.core.db import utcnow
+from wedraw.points_mall import facts
 from wedraw.points_mall.models import (
     EARNING_TYPES,
     LedgerEntry,
@@ -73,7 +74,10 @@ def _entry(account_id: int, amount: int, business_type: str, business_id: str, b
         "created_at": extra["when"],
     }
     # Core insert: the unique (business_type, business_id) raises IntegrityError right here.
-    return db.session.execute(insert(LedgerEntry).values(**values)).inserted_primary_key[0]
+    entry_id = db.session.execute(insert(LedgerEntry).values(**values)).inserted_primary_key[0]
+    # Reported to data analysis once this transaction commits (dropped if it rolls back).
+    facts.stage_entry(entry_id, account_id, amount, business_type, business_id, balance, extra["when"])
+    return entry_id
 
 
 def credit(

@@ -48,7 +48,7 @@ from wedraw.core.db import utcnow
 from wedraw.core.errors import ApiError
 from wedraw.core.pagination import paginate
 from wedraw.core.pii import mask_phone
-from wedraw.points_mall import ledger
+from wedraw.points_mall import facts, ledger
 from wedraw.points_mall.catalog import log_stock, shelf_product
 from wedraw.points_mall.models import (
     CANCELLED,
@@ -263,6 +263,7 @@ def redeem(claims: dict, key: str, body: dict) -> tuple[Order, bool]:
         raise _short_of_stock(shelf_product(body["product_id"]), quantity)  # 404 if it just left the shelf
     order_id = order.id
     log_stock(order.product_id, -quantity, "redemption", order_id=order_id, operator="member")
+    facts.stage_order(order)  # reported to data analysis when this commits
     db.session.commit()
     _queue_notification(notification_id)
     return db.session.get(Order, order_id), True

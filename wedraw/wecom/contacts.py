@@ -33,6 +33,7 @@ from wedraw.core.errors import ApiError
 from wedraw.core.pagination import paginate
 from wedraw.core.store import LockNotAcquired, lock, store_for
 from wedraw.wechat import Final, WeComApp
+from wedraw.wecom import facts
 from wedraw.wecom.models import Corp, Department, Member, MemberDepartment, SyncJob, Tag, TagItem, db
 from wedraw.wecom.services import RetryLater, contacts_client, fail_or_retry, get_corp
 
@@ -362,6 +363,7 @@ def _run(job: SyncJob, corp: Corp) -> None:
         job.warnings = [*job.warnings, f"tags not synced ({via}): {problem}"][-20:]
     corp.contacts_synced_at = utcnow()
     db.session.commit()
+    facts.report_count(job, corp, "members")
 
 
 def sync_tags(corp: Corp, client: WeComApp) -> str | None:

@@ -27,6 +27,7 @@ from wedraw.core.db import naive_utc, utcnow
 from wedraw.core.errors import ApiError
 from wedraw.core.pagination import paginate
 from wedraw.wechat import Final, WeComApp
+from wedraw.wecom import facts
 from wedraw.wecom.models import (
     Corp,
     Customer,
@@ -414,6 +415,7 @@ def run_groups(job: SyncJob, corp: Corp) -> None:
     job.deleted = len(gone)
     corp.groups_synced_at = utcnow()
     db.session.commit()
+    facts.report_count(job, corp, "groups")
 
 
 def refresh_group(corp: Corp, client: WeComApp, chat_id: str) -> str:
