@@ -5,7 +5,8 @@
     .venv/bin/python bench/campaign.py --pool prefork          # the push workers' pool, to compare
 
 Everything is real and on loopback: the WeChat sandbox in its own process, MariaDB
-databases `wedraw_bench_campaign_*` (dropped and made again), a private redis-server on a
+databases `wedraw_bench_campaign_*` (dropped and made again; WEDRAW_BENCH_DB_PREFIX or --db-prefix
+names others), a private redis-server on a
 free port (broker, shared store, token buckets), the Official Account service serving its
 internal routes (credentials, audience pages), one `message_center` worker (orchestration)
 and two `wechat_push` worker processes as Supervisor runs them.
@@ -37,7 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DB_PREFIX = "wedraw_bench_campaign_"
+# Its own databases (never the test suite's `wedraw_test_*`); another prefix lets two runs share a server.
+DB_PREFIX = os.environ.get("WEDRAW_BENCH_DB_PREFIX", "wedraw_bench_campaign_")
 SERVICES = ("user_center", "wechat_official", "message_center")
 
 
@@ -121,7 +123,7 @@ class Children:
                 process.wait(10)
 
 
-def make_databases(server_url: str) -> dict[str, str]:
+def make_databases(server_url: str, prefix: str) -> dict[str, str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -130,7 +132,7 @@ def make_databases(server_url: str) -> dict[str, str]:
     urls = {}
     with engine.connect() as conn:
         for name in SERVICES:
-            database = DB_PREFIX + name
+            database = prefix + name
             conn.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
             conn.execute(text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
             urls[name] = server.set(database=database, query={"charset": "utf8mb4"}).render_as_string(
@@ -146,12 +148,15 @@ def main() -> None:
     parser.add_argument(
         "--mysql", default=os.environ.get("WEDRAW_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")
     )
+    parser.add_argument("--db-prefix", default=DB_PREFIX, help="prefix of the MariaDB databases it drops and makes")
     parser.add_argument("--pool", default="threads", choices=("threads", "prefork"))
     parser.add_argument("--concurrency", type=int, default=8, help="per push worker process")
     parser.add_argument("--push-workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900, help="seconds each run may take at most")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
+    if args.db_prefix.startswith("wedraw_test_"):
+        parser.error("the test suite's databases are not the benchmark's to drop: choose another --db-prefix")
 
     from wedraw.core.config import load_settings
     from wedraw.sandbox.client import SandboxControl
@@ -202,7 +207,7 @@ def main() -> None:
             "WEDRAW_WECHAT_API_BASE": f"http://127.0.0.1:{official_port}",
             "WEDRAW_WECOM_API_BASE": f"http://127.0.0.1:{wecom_port}",
         }
-        for name, url in make_databases(args.mysql).items():
+        for name, url in make_databases(args.mysql, args.db_prefix).items():
             environ[f"WEDRAW_{name.upper()}_DATABASE_URL"] = url
         settings = load_settings(environ=environ, profile="test")
         control = SandboxControl(settings.wechat_api_base)
