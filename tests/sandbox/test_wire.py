@@ -89,3 +89,25 @@ def test_authorize_page_validates_its_query(sandbox):
         timeout=5,
     )
     assert unknown.json()["errcode"] == 40013
+
+
+def test_a_chinese_file_name_comes_back_in_rfc_5987_form(sandbox):
+    access_token = token(sandbox)
+    uploaded = requests.post(
+        sandbox.handle.official_url + "/cgi-bin/media/upload",
+        params={"access_token": access_token, "type": "image"},
+        files={"media": ("欢迎图 1.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")},
+        timeout=5,
+    ).json()
+    fetched = get(sandbox, "/cgi-bin/media/get", access_token=access_token, media_id=uploaded["media_id"])
+    assert fetched.status_code == 200
+    disposition = fetched.headers["Content-Disposition"]
+    assert disposition == "attachment; filename=\"___ 1.png\"; filename*=UTF-8''%E6%AC%A2%E8%BF%8E%E5%9B%BE%201.png"
+    ascii_only = requests.post(
+        sandbox.handle.official_url + "/cgi-bin/media/upload",
+        params={"access_token": access_token, "type": "image"},
+        files={"media": ("welcome.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")},
+        timeout=5,
+    ).json()
+    plain = get(sandbox, "/cgi-bin/media/get", access_token=access_token, media_id=ascii_only["media_id"])
+    assert plain.headers["Content-Disposition"] == 'attachment; filename="welcome.png"'

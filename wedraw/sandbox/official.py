@@ -11,7 +11,7 @@ import itertools
 import json
 import secrets
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, redirect, request
 
@@ -619,7 +619,12 @@ def _upload(media_type: str) -> tuple[str, str, bytes]:
 
 def _file_response(filename: str, content_type: str, data: bytes) -> Response:
     response = Response(data, mimetype=content_type)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # Headers are Latin-1: a name like 欢迎图.jpg goes as RFC 5987 `filename*`, with an ASCII fallback.
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    disposition = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        disposition += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    response.headers["Content-Disposition"] = disposition
     return response
 
 
