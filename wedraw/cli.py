@@ -346,6 +346,38 @@ def points_expire(day: str | None) -> None:
     click.echo(", ".join(f"{k}: {v}" for k, v in result.items()))
 
 
+@cli.group()
+def analytics() -> None:
+    """Data analysis: the daily statistics."""
+
+
+@analytics.command("backfill")
+@click.option("--from", "first", required=True, help="First local day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, help="Last local day, YYYY-MM-DD (inclusive).")
+def analytics_backfill(first: str, last: str) -> None:
+    """Rebuild the daily statistics of a date range from the facts (re-running a day gives the same numbers)."""
+    from datetime import date
+
+    from wedraw.core.factory import create_app
+    from wedraw.data_analysis.rollup import MAX_BACKFILL_DAYS, days, rollup_day
+
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError:
+        raise click.BadParameter("dates are YYYY-MM-DD", param_hint="--from/--to") from None
+    if end < start:
+        raise click.BadParameter("the range ends before it starts", param_hint="--to")
+    if (end - start).days >= MAX_BACKFILL_DAYS:
+        raise click.BadParameter(f"at most {MAX_BACKFILL_DAYS} days at once", param_hint="--to")
+    rows = 0
+    with create_app("data_analysis").app_context():
+        span = days(start, end)
+        with click.progressbar(span, label="rolling up", item_show_func=lambda d: d and d.isoformat()) as bar:
+            for day in bar:
+                rows += rollup_day(day)
+    click.echo(f"rolled up {len(span)} day(s) from {start} to {end}: {rows} daily row(s)")
+
+
 @cli.command("seed")
 def seed() -> None:
     """Create built-in roles and the admin user (idempotent); print a generated password once."""

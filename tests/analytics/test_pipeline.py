@@ -289,3 +289,44 @@ def test_the_beat_job_is_locked_and_rolls_up_yesterday_and_today(apps, settings,
         **{"from": today - timedelta(days=1), "to": today},
     )
     assert [p["value"] for p in body["points"]] == [1, 1]
+
+
+def test_backfill_cli_rolls_up_a_range_with_progress(settings, record, da, admin):
+    from click.testing import CliRunner
+
+    from wedraw.cli import cli
+
+    record(fact("cli-1", "wechat.subscribe", FIRST, appid="wxA"), fact("cli-2", "wechat.subscribe", FIRST, appid="wxA"))
+    env = {
+        "WEDRAW_PROFILE": "test",
+        "WEDRAW_VAR_DIR": str(settings.var_dir),
+        "WEDRAW_DATA_ANALYSIS_DATABASE_URL": settings.database_url("data_analysis"),
+        "WEDRAW_LOG_LEVEL": "WARNING",
+    }
+    last = FIRST + timedelta(days=2)
+    result = CliRunner().invoke(cli, ["analytics", "backfill", "--from", str(FIRST), "--to", str(last)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "rolling up" in result.output and "rolled up 3 day(s)" in result.output
+    body = _get(da, admin, "/api/analytics/dashboard/series", metric="new_fans", **{"from": FIRST, "to": last})
+    assert [p["value"] for p in body["points"]] == [2, 0, 0]
+    backwards = CliRunner().invoke(cli, ["analytics", "backfill", "--from", str(last), "--to", str(FIRST)], env=env)
+    assert backwards.exit_code == 2 and "ends before it starts" in backwards.output
+
+
+def test_demo_seed_makes_every_chart_non_empty(apps, settings, da, admin):
+    from wedraw.data_analysis import seed
+    from wedraw.data_analysis.rollup import today_local
+
+    messages = []
+    with apps["data_analysis"].app_context():
+        seed(apps["data_analysis"], messages.append)
+        seed(apps["data_analysis"], messages.append)  # idempotent: nothing new the second time
+    assert len(messages) == 1
+    today = today_local()
+    rng = {"from": today - timedelta(days=29), "to": today}
+    kpis = _get(da, admin, "/api/analytics/dashboard/kpis", **rng)
+    assert all(i["value"] != 0 for i in kpis["items"] if i["metric"] != "net_fans"), kpis
+    assert _get(da, admin, "/api/analytics/dashboard/top-products", **rng)
+    assert _get(da, admin, "/api/analytics/dashboard/top-qrcodes", **rng)
+    funnels = _get(da, admin, "/api/analytics/dashboard/campaigns", **rng)
+    assert funnels and all(f["targeted"] == f["sent"] + f["failed"] for f in funnels)
