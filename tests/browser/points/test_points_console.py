@@ -143,3 +143,24 @@ def test_operator_changes_the_sign_in_rule(page, points_site):
     rules = requests.get(f"{site.url}/api/points/catalog/rules", timeout=10).json()
     assert rules["sign_in"]["daily_points"] == 15
     assert [b["days"] for b in rules["sign_in"]["streak_bonuses"]] == [3, 7, 14]
+
+
+def test_operator_finds_a_member_and_disabling_ends_their_session(page, points_site):
+    site = points_site
+    code = requests.post(f"{site.url}/api/miniprogram/sandbox/wxlogin", json={}, timeout=10).json()["code"]
+    login = requests.post(f"{site.url}/api/miniprogram/login", json={"code": code}, timeout=10).json()
+    token = {"Authorization": f"Bearer {login['token']}"}
+    assert requests.get(f"{site.url}/api/points/me", headers=token, timeout=10).status_code == 200
+
+    open_console(page, site, "miniprogram-members")
+    table = page.locator('[data-test="members-table"]')
+    table.get_by_text(login["member"]["member_key"]).wait_for()
+    page.locator(f'[data-test="member-detail-{login["member"]["id"]}"]').click()
+    drawer = page.locator('[data-test="member-detail"]')
+    drawer.get_by_text(login["member"]["openid"]).wait_for()
+    drawer.locator('[data-test="member-toggle-status"]').click()
+    page.locator(".el-message-box").get_by_role("button", name="停用").click()
+    drawer.locator('[data-test="member-toggle-status"]').get_by_text("启用会员").wait_for()
+    table.get_by_text("已停用").wait_for()
+    refused = requests.get(f"{site.url}/api/points/me", headers=token, timeout=10)
+    assert refused.status_code in (401, 403) and refused.json()["code"] in ("member_disabled", "unauthorized")
