@@ -145,6 +145,7 @@ class Platform:
                 f"  Sandbox   {self.sandbox.official_url} (Official Account / Mini Program), "
                 f"{self.sandbox.wecom_url} (WeCom)"
             )
+            lines.append(f"  Points H5 {base}/h5/points/ (the member pages; 微信一键登录 is the demo member)")
         lines.append(f"  Logs      {self.settings.log_dir}")
         password_lines = [m for m in self.messages if "admin" in m]
         if password_lines:
