@@ -102,3 +102,5 @@ bench: $(VENV)/.installed console  ## every benchmark, each beside its baseline 
 	$(PY) bench/points_redeem.py
 	$(PY) bench/points_reconcile.py
 	$(PY) bench/wecom_sync.py --mysql $(BENCH_MYSQL)
+	$(PY) bench/analytics_rollup.py --mysql $(BENCH_MYSQL)
+	$(PY) bench/analytics_xlsx.py --mysql $(BENCH_MYSQL)
