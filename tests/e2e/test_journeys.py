@@ -179,3 +179,56 @@ def test_a_member_redeems_a_product_and_the_operator_ships_it(operator, wechat, 
     assert mine["status"] == "shipped" and mine["tracking_no"] == "SF1234567890"
     ledger = member_http.get(f"{layout.url}/api/points/me/ledger", headers=member, timeout=10).json()["items"]
     assert sum(e["amount"] for e in ledger) == balance
+
+
+def test_an_orders_report_is_generated_by_the_reports_worker(operator, layout):
+    """A redemption's fact reaches data analysis (analytics worker); a report of it is written by the
+    reports worker and downloaded through Nginx as a real XLSX file."""
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    from openpyxl import load_workbook
+
+    code = uuid.uuid4().hex[:6]
+    product = operator.post(
+        "/api/points/products",
+        json={"name": f"报表测试商品 {code}", "points_price": 10, "stock": 5, "on_shelf": True, "needs_address": False},
+        expect=201,
+    )
+    wechat = SandboxControl(f"http://127.0.0.1:{layout.stack.ports['sandbox']}")
+    appid = operator.layout.client().get(f"{layout.url}/api/miniprogram/config", timeout=10).json()["appid"]
+    login = layout.client().post(
+        f"{layout.url}/api/miniprogram/login", json={"code": wechat.wxlogin(appid, new=True)["code"]}, timeout=10
+    )
+    member = {"Authorization": f"Bearer {login.json()['token']}"}
+    me = layout.client().get(f"{layout.url}/api/points/me", headers=member, timeout=10).json()
+    operator.post(f"/api/points/accounts/{me['account_id']}/grants", json={"amount": 10, "reason": "报表"})
+    order = layout.client().post(
+        f"{layout.url}/api/points/orders",
+        json={"product_id": product["id"]},
+        headers={**member, "Idempotency-Key": uuid.uuid4().hex},
+        timeout=10,
+    )
+    assert order.status_code == 201, order.text
+
+    today = datetime.now(UTC).date()
+    span = {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+
+    def report_with_the_order():
+        report = operator.post("/api/analytics/reports", json={"kind": "orders", "format": "xlsx", **span}, expect=202)
+
+        def finished():
+            body = operator.get(f"/api/analytics/reports/{report['id']}")
+            return body if body["status"] in ("done", "failed") else None
+
+        body = wait_for(finished, timeout=60, message="the report did not finish")
+        assert body["status"] == "done", body
+        download = operator.get(f"/api/analytics/reports/{report['id']}/download")
+        sheet = load_workbook(io.BytesIO(download.content), read_only=True).active
+        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+        return rows if any(product["name"] in (r[3] or "") for r in rows[1:]) else None
+
+    # The fact travels points mall → broker → analytics worker; a report asked before it landed lacks it.
+    rows = wait_for(report_with_the_order, timeout=120, message="no report showed the order")
+    assert rows[0][:4] == ["时间", "订单号", "商品 ID", "商品名称"]
+    assert [r for r in rows[1:] if product["name"] in (r[3] or "")][0][5] == 10
