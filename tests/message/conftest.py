@@ -94,27 +94,46 @@ def module_official(apps, settings, module_sandbox):
     server.close()
 
 
+@pytest.fixture(scope="package")
+def module_miniprogram(apps, settings, module_sandbox):
+    """The miniprogram service served over HTTP (its internal routes feed `members` audiences)."""
+    from waitress.server import create_server
+
+    app = create_app("miniprogram", settings=_with_sandbox(settings, module_sandbox, {}))
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+
+
+@pytest.fixture
+def miniprogram_app(module_miniprogram):
+    return module_miniprogram[0]
+
+
 @pytest.fixture
 def extra_env():
     """WEDRAW_MESSAGE_* overrides for a test (on top of FAST); a test with its own gets its own worker."""
     return {}
 
 
-def _mc_settings(settings, handle, official_url: str, env: dict):
+def _mc_settings(settings, handle, official_url: str, miniprogram_url: str, env: dict):
     base = _with_sandbox(settings, handle, env)
-    return dataclasses.replace(base, service_urls={**base.service_urls, "wechat_official": official_url})
+    urls = {**base.service_urls, "wechat_official": official_url, "miniprogram": miniprogram_url}
+    return dataclasses.replace(base, service_urls=urls)
 
 
 @pytest.fixture(scope="package")
-def module_mc_settings(settings, module_sandbox, module_official):
-    return _mc_settings(settings, module_sandbox, module_official[1], {})
+def module_mc_settings(settings, module_sandbox, module_official, module_miniprogram):
+    return _mc_settings(settings, module_sandbox, module_official[1], module_miniprogram[1], {})
 
 
 @pytest.fixture
-def mc_settings(settings, sandbox, module_official, extra_env, module_mc_settings):
+def mc_settings(settings, sandbox, module_official, module_miniprogram, extra_env, module_mc_settings):
     if not extra_env:
         return module_mc_settings
-    return _mc_settings(settings, sandbox, module_official[1], extra_env)
+    return _mc_settings(settings, sandbox, module_official[1], module_miniprogram[1], extra_env)
 
 
 @pytest.fixture

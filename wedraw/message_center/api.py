@@ -226,6 +226,8 @@ def create_audience(body):
 def estimate_audience(args):
     """How many recipients an audience has now (shown in the campaign wizard before sending)."""
     audience = {k: args[k] for k in ("kind", "tag_id", "list_id") if args.get(k) is not None}
+    if args["kind"] == "members":
+        audience["filter"] = s.member_filter(args)
     return services.estimate(args["sender_id"], audience)
 
 

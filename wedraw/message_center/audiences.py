@@ -8,10 +8,7 @@ services ask the owner's internal API; they never read its tables.
 - `fans`: every subscribed fan of the sender's Official Account (Official Account service)
 - `tag`:  the subscribed fans with one WeChat tag (Official Account service)
 - `list`: an uploaded list of openids or WeCom userids (ours)
-
-Members by filter (the Mini Program / points mall members) become one more source here:
-a class with the same three methods asking the members' owner for `/internal/.../audience`
-pages, registered in SOURCES with the channels it can feed.
+- `members`: Mini Program members by filter (miniprogram service), their openids in the sender's app
 """
 
 from __future__ import annotations
@@ -157,7 +154,54 @@ class UploadedList(AudienceSource):
         return Page([(r.target, r.unionid) for r in rows], str(rows[-1].id) if len(rows) == PAGE else None)
 
 
-SOURCES: dict[str, AudienceSource] = {s.kind: s for s in (OfficialFans(), OfficialTag(), UploadedList())}
+class MiniProgramMembers(AudienceSource):
+    """Mini Program members by filter (the miniprogram service owns them): their openids in the sender's app."""
+
+    kind = "members"
+    target_kind = "openid"
+    sender_kinds = ("mini_program",)
+
+    def describe(self, spec: dict) -> str:
+        conditions = ", ".join(f"{k}={v}" for k, v in sorted((spec.get("filter") or {}).items()))
+        return f"Mini Program members ({conditions or 'all'})"
+
+    def _params(self, spec: dict, sender: Sender) -> dict:
+        params = {"appid": sender.app_key}
+        for name, value in (spec.get("filter") or {}).items():
+            params[name] = ("true" if value else "false") if isinstance(value, bool) else value
+        return params
+
+    def _call(self, settings, path: str, params: dict, **kwargs):
+        try:
+            return call_service(
+                "miniprogram", "GET", path, params=params, settings=settings, caller="message_center", **kwargs
+            )
+        except ApiError as exc:
+            if exc.code == 404:
+                raise ApiError(
+                    422,
+                    f"The miniprogram service does not know the app {params['appid']}.",
+                    errors={"sender_id": ["Not a Mini Program of the miniprogram service."]},
+                ) from None
+            if exc.code == 422:
+                raise ApiError(422, exc.description, errors={"audience.filter": [exc.description]}) from None
+            raise ApiError(
+                424, "The Mini Program service is unavailable; try again shortly.", "upstream_unavailable"
+            ) from None
+
+    def count(self, spec, sender, settings) -> int:
+        return int(self._call(settings, "/internal/miniprogram/audience/count", self._params(spec, sender))["count"])
+
+    def page(self, spec, sender, cursor, settings) -> Page:
+        params = {**self._params(spec, sender), "after": int(cursor or 0), "limit": PAGE}
+        body = self._call(settings, "/internal/miniprogram/audience", params, timeout=30)
+        recipients = [(m["openid"], m.get("unionid")) for m in body["members"]]
+        return Page(recipients, str(body["next"]) if body.get("next") else None)
+
+
+SOURCES: dict[str, AudienceSource] = {
+    s.kind: s for s in (OfficialFans(), OfficialTag(), UploadedList(), MiniProgramMembers())
+}
 
 
 def source_for(spec: dict) -> AudienceSource:

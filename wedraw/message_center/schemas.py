@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from datetime import datetime
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from wedraw.core.fields import UtcDateTime
 from wedraw.core.pagination import PageArgs
@@ -222,15 +224,47 @@ class PreviewResultSchema(Schema):
 # ---------------------------------------------------------------- audiences
 
 
+class MemberFilterSchema(Schema):
+    """Which Mini Program members a `members` audience holds (all given conditions must hold)."""
+
+    status = fields.String(load_default="active", validate=validate.OneOf(["active", "disabled"]))
+    joined_after = UtcDateTime(metadata={"description": "Became a member at or after"})
+    joined_before = UtcDateTime(metadata={"description": "Became a member before"})
+    active_after = UtcDateTime(metadata={"description": "Used this Mini Program at or after"})
+    phone_bound = fields.Boolean(metadata={"description": "Has (true) or has not (false) bound a phone number"})
+
+    @validates_schema
+    def _range(self, data, **_):
+        check_member_range(data)
+
+    @post_load
+    def _as_json(self, data, **_):
+        # Stored in the campaign's audience (JSON) and passed on as query parameters.
+        return member_filter(data)
+
+
+def check_member_range(data: dict) -> None:
+    if data.get("joined_after") and data.get("joined_before") and data["joined_after"] >= data["joined_before"]:
+        raise ValidationError("Must be after joined_after.", "joined_before")
+
+
+def member_filter(values: dict) -> dict:
+    """A `members` filter as stored: the given conditions, times as ISO strings."""
+    found = {k: values[k] for k in MemberFilterSchema().fields if values.get(k) is not None}
+    found.setdefault("status", "active")
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in found.items()}
+
+
 class AudienceSpecSchema(Schema):
     kind = fields.String(
         required=True,
-        validate=validate.OneOf(["fans", "tag", "list", "openids"]),
+        validate=validate.OneOf(["fans", "tag", "list", "openids", "members"]),
         metadata={
             "description": "fans: all subscribed fans; tag: fans with a WeChat tag; list: an uploaded list; "
-            "openids: an inline list (stored as a list)"
+            "openids: an inline list (stored as a list); members: Mini Program members by filter"
         },
     )
+    filter = fields.Nested(MemberFilterSchema, metadata={"description": "members: which members"})
     tag_id = fields.Integer(
         strict=True, validate=validate.Range(min=0, max=2**31 - 1), metadata={"description": "WeChat's tag id"}
     )
@@ -282,7 +316,17 @@ class QuerySchema(PageArgs):
 
 class EstimateSchema(Schema):
     sender_id = _id(required=True, strict=False)
-    kind = fields.String(required=True, validate=validate.OneOf(["fans", "tag", "list"]))
+    kind = fields.String(required=True, validate=validate.OneOf(["fans", "tag", "list", "members"]))
+    status = fields.String(validate=validate.OneOf(["active", "disabled"]), metadata={"description": "members"})
+    joined_after = UtcDateTime(metadata={"description": "members"})
+    joined_before = UtcDateTime(metadata={"description": "members"})
+    active_after = UtcDateTime(metadata={"description": "members"})
+    phone_bound = fields.Boolean(metadata={"description": "members"})
+
+    @validates_schema
+    def _range(self, data, **_):
+        check_member_range(data)
+
     tag_id = fields.Integer(validate=validate.Range(min=0, max=2**31 - 1), metadata={"description": "WeChat's tag id"})
     list_id = _id(strict=False)
 

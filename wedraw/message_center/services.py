@@ -564,7 +564,7 @@ def _audience(spec: dict, sender: Sender, channel: Channel, campaign_name: str, 
         )
     if channel.name == "oa_mass" and spec["kind"] == "list" and count < 2:
         raise ApiError(422, "A mass send to a list needs at least 2 recipients.", errors={"audience": ["Too few."]})
-    clean = {k: spec[k] for k in ("kind", "tag_id", "list_id") if spec.get(k) is not None}
+    clean = {k: spec[k] for k in ("kind", "tag_id", "list_id", "filter") if spec.get(k) is not None}
     return clean, count
 
 

@@ -5,18 +5,22 @@
                                                          once per `use_key`: {granted, appid, openid} (the points
                                                          mall asks before an order notification)
 - `GET  /internal/miniprogram/members/by-key`            a member's public profile by member key
+- `GET  /internal/miniprogram/audience[/count]`          members by filter as a campaign audience: their
+                                                         openids in one Mini Program, paged (the message center)
 
 Not part of the public API (not in the OpenAPI document; Nginx does not route /internal).
 """
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from flask import Blueprint, g, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from wedraw.core.auth import internal
 from wedraw.core.errors import ApiError
-from wedraw.miniprogram import services
+from wedraw.miniprogram import audience, services
 
 bp = Blueprint("miniprogram-internal", __name__, url_prefix="/internal/miniprogram")
 
@@ -26,6 +30,17 @@ class ClaimBody(Schema):
     template_id = fields.String(required=True, validate=validate.Regexp(r"^[0-9A-Za-z_-]{1,64}$"))
     use_key = fields.String(required=True, validate=validate.Length(min=1, max=128))
     appid = fields.String(validate=validate.Length(min=1, max=32))
+
+
+class AudienceArgs(Schema):
+    appid = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    status = fields.String(load_default="active", validate=validate.OneOf(["active", "disabled"]))
+    joined_after = fields.AwareDateTime(default_timezone=UTC)
+    joined_before = fields.AwareDateTime(default_timezone=UTC)
+    active_after = fields.AwareDateTime(default_timezone=UTC)
+    phone_bound = fields.Boolean()
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=5000, validate=validate.Range(min=1, max=10_000))
 
 
 class KeyArgs(Schema):
@@ -76,3 +91,17 @@ def member_by_key():
             "status": member.status,
         }
     )
+
+
+@bp.route("/audience/count", methods=["GET"])
+@internal
+def audience_count():
+    args = _load(AudienceArgs(), request.args)
+    return jsonify({"count": audience.count(args.pop("appid"), args)})
+
+
+@bp.route("/audience", methods=["GET"])
+@internal
+def audience_page():
+    args = _load(AudienceArgs(), request.args)
+    return jsonify(audience.page(args.pop("appid"), args, args.pop("after"), args.pop("limit")))
