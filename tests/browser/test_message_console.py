@@ -23,6 +23,7 @@ from tests.browser.conftest import CONSOLE_DIST
 from tests.browser.test_console import sign_in
 from tests.conftest import require_tier
 from tests.message.conftest import FAST, seed_fans
+from tests.message.test_members_audience import store_members
 from wedraw.core.factory import create_app
 from wedraw.frontdoor import FrontDoor
 from wedraw.message_center import credentials
@@ -75,8 +76,10 @@ def message_site(apps, settings, serve):
             extra={**settings.extra, **FAST},
         )
         official = create_app("wechat_official", settings=base)
-        official_url = serve(official)  # its internal routes feed the message center's audiences
-        site_settings = dataclasses.replace(base, service_urls={**base.service_urls, "wechat_official": official_url})
+        miniprogram = create_app("miniprogram", settings=base)
+        # Their internal routes feed the message center's audiences (fans and tags; members).
+        urls = {"wechat_official": serve(official), "miniprogram": serve(miniprogram)}
+        site_settings = dataclasses.replace(base, service_urls={**base.service_urls, **urls})
         site_apps = {name: create_app(name, settings=site_settings) for name in ("user_center", "message_center")}
         site_apps["wechat_official"] = official
         appid = sandbox.world.demo.official.appid
@@ -86,6 +89,7 @@ def message_site(apps, settings, serve):
             account_id = db.session.execute(select(Account.id).where(Account.appid == appid)).scalar_one()
             official_services.sync_tags(account_id)
         seed_fans(official, sandbox, appid)
+        store_members(miniprogram, sandbox, sandbox.world.demo.miniprogram.appid)
         with site_apps["message_center"].app_context():
             seed_messages(site_settings)
         users = sandbox.world.accounts[appid].users
@@ -243,3 +247,20 @@ def test_a_campaign_to_a_tag_runs_to_completion_with_failures_and_their_reasons(
     push = queues.locator("tr", has_text="wechat_push")
     push.wait_for()
     assert re.match(r"^[1-9]\d* / ", push.locator('[data-test="queue-alive"]').inner_text())
+
+
+def test_the_wizard_counts_mini_program_members_by_filter_before_sending(page, message_site):
+    site = message_site
+    sign_in(page, site.url)
+    page.locator('[data-test="current-user"]').wait_for()
+    page.goto(site.url + "/message/campaigns/new")
+    page.locator('[data-test="campaign-channel"]').get_by_text("小程序订阅消息").click()
+    kinds = page.locator('[data-test="campaign-audience-kind"]')
+    kinds.get_by_text("按会员筛选").wait_for()
+    assert "按标签" not in kinds.inner_text()  # fans and tags are the Official Account's
+    count = page.locator('[data-test="campaign-estimate-count"]')
+    count.get_by_text("5", exact=True).wait_for()  # the active members of the six stored
+    page.locator('[data-test="campaign-member-phone"]').get_by_text("未绑定").click()
+    count.get_by_text("3", exact=True).wait_for()
+    page.locator('[data-test="campaign-member-status"]').get_by_text("已停用").click()
+    count.get_by_text("1", exact=True).wait_for()

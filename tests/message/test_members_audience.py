@@ -23,14 +23,13 @@ MEMBERS = [
 ]
 
 
-@pytest.fixture
-def members(miniprogram_app, sandbox, demo) -> list[str]:
-    """The demo Mini Program and six members with its openids, stored as logins would store them."""
+def store_members(miniprogram_app, sandbox, appid: str) -> list[str]:
+    """The Mini Program and six members (MEMBERS) with its openids, stored as logins would store them."""
     from wedraw.miniprogram.models import Member, MpApp, MpUser, db
 
-    openids = sandbox.world.accounts[demo.miniprogram.appid].users.openids[: len(MEMBERS)]
+    openids = sandbox.world.accounts[appid].users.openids[: len(MEMBERS)]
     with miniprogram_app.app_context():
-        app = MpApp(appid=demo.miniprogram.appid, name="积分商城", secret_enc="-", secret_hint="")
+        app = MpApp(appid=appid, name="积分商城", secret_enc="-", secret_hint="")
         db.session.add(app)
         db.session.flush()
         for i, ((status, phone, joined), openid) in enumerate(zip(MEMBERS, openids, strict=True)):
@@ -47,6 +46,11 @@ def members(miniprogram_app, sandbox, demo) -> list[str]:
             db.session.add(MpUser(member_id=member.id, app_id=app.id, openid=openid, created_at=joined))
         db.session.commit()
     return openids
+
+
+@pytest.fixture
+def members(miniprogram_app, sandbox, demo) -> list[str]:
+    return store_members(miniprogram_app, sandbox, demo.miniprogram.appid)
 
 
 def _estimate(api, sender_id: int, **params):

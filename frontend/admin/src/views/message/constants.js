@@ -76,10 +76,12 @@ export const DELIVERY_STATUS = {
   cancelled: { label: '已取消', type: 'info' },
 }
 
+// senders: the sender kinds an audience kind can be sent by.
 export const AUDIENCE_KINDS = [
-  { value: 'fans', label: '全部粉丝' },
-  { value: 'tag', label: '按标签' },
-  { value: 'list', label: '上传 OpenID 名单' },
+  { value: 'fans', label: '全部粉丝', senders: ['official_account'] },
+  { value: 'tag', label: '按标签', senders: ['official_account'] },
+  { value: 'members', label: '按会员筛选', senders: ['mini_program'] },
+  { value: 'list', label: '上传 OpenID 名单', senders: ['official_account', 'mini_program', 'wecom_app'] },
 ]
 
 /** WeChat's errcodes as an operator reads them (WECHAT-NOTES.md's table). */
@@ -140,5 +142,13 @@ export function describeAudience(audience) {
   if (audience.kind === 'fans') return '全部粉丝'
   if (audience.kind === 'tag') return `标签 ${audience.tag_id}`
   if (audience.kind === 'list') return `名单 #${audience.list_id}`
+  if (audience.kind === 'members') {
+    const f = audience.filter || {}
+    const parts = [f.status === 'disabled' ? '已停用会员' : '正常会员']
+    if (f.phone_bound != null) parts.push(f.phone_bound ? '已绑定手机' : '未绑定手机')
+    if (f.joined_after || f.joined_before) parts.push('按注册时间')
+    if (f.active_after) parts.push('按最近活跃')
+    return `会员：${parts.join('，')}`
+  }
   return audience.kind
 }
