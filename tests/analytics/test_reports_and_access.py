@@ -70,7 +70,7 @@ def test_an_xlsx_ledger_report_is_written_and_opens_with_the_expected_rows(da, a
     assert rows[0] == ("时间", "流水号", "积分账户", "业务类型", "业务单号", "积分变动", "变动后余额")
     assert len(rows) == 1 + len(ledger_facts)
     by_entry = {r[1]: r for r in rows[1:]}
-    assert by_entry[5][3:] == ("兑换商品", "B5", -30, 50)
+    assert by_entry[5][3:] == ("积分兑换", "B5", -30, 50)
     assert by_entry[1][3:] == ("每日签到", "B1", 10, 10)
     assert sum(r[5] for r in rows[1:]) == sum(f["data"]["amount"] for f in ledger_facts)
 

@@ -60,9 +60,9 @@ BUSINESS_TYPES = {
     "subscribe_bonus": "关注奖励",
     "sign_in": "每日签到",
     "streak_bonus": "连续签到奖励",
-    "admin_grant": "人工发放",
-    "admin_deduct": "人工扣减",
-    "redemption": "兑换商品",
+    "admin_grant": "后台发放",
+    "admin_deduct": "后台扣减",
+    "redemption": "积分兑换",
     "redemption_refund": "兑换退回",
     "expiry": "积分过期",
 }
