@@ -98,7 +98,7 @@ bench: $(VENV)/.installed console  ## every benchmark, each beside its baseline 
 	$(PY) bench/nginx_overhead.py
 	$(PY) bench/official_callbacks.py --mysql $(BENCH_MYSQL) --redis $(BENCH_REDIS)
 	$(PY) bench/fan_sync.py --mysql $(BENCH_MYSQL)
-	$(PY) bench/campaign.py
+	$(PY) bench/campaign.py --mysql $(BENCH_MYSQL)
 	$(PY) bench/points_redeem.py
 	$(PY) bench/points_reconcile.py
 	$(PY) bench/wecom_sync.py --mysql $(BENCH_MYSQL)
