@@ -146,6 +146,7 @@ class Platform:
                 f"{self.sandbox.wecom_url} (WeCom)"
             )
             lines.append(f"  Points H5 {base}/h5/points/ (the member pages; 微信一键登录 is the demo member)")
+            lines.append(f"  WeCom H5  {base}/h5/wecom/ (the demo corp's members: 企业微信登录, profile, directory)")
         lines.append(f"  Logs      {self.settings.log_dir}")
         password_lines = [m for m in self.messages if "admin" in m]
         if password_lines:
