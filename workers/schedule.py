@@ -36,6 +36,8 @@ PERIODIC_JOBS: dict[str, tuple[str, str, object]] = {
     "analytics-rollup": ("data_analysis.rollup", "analytics", crontab(minute="*/10")),
     # Report files past their retention removed.
     "analytics-cleanup-reports": ("data_analysis.cleanup_reports", "reports", crontab(minute=47)),
+    # Yesterday's (Mondays: last week's) scheduled reports and robot summary, at 01:10 China time.
+    "analytics-scheduled-reports": ("data_analysis.scheduled_reports", "reports", crontab(hour=17, minute=10)),
 }
 
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 
 from tests.analytics.conftest import fact
 
@@ -265,3 +265,55 @@ def test_dashboard_and_report_reads_go_to_the_replica_when_configured(
             engine.dispose()
         app.extensions.pop("wedraw.analytics_replica", None)
         worker_app.extensions.pop("wedraw.analytics_replica", None)
+
+
+def test_scheduled_reports_and_the_robot_summary_once_per_period(apps, settings, record, monkeypatch):
+    from wedraw.data_analysis.models import Report, db
+    from wedraw.data_analysis.scheduled import run_scheduled
+    from wedraw.message_center.channels.wecom import GroupRobotMessage
+
+    monday = date(2026, 9, 14)
+    record(fact("sched-1", "wechat.subscribe", monday - timedelta(days=1), appid="wxA"))
+    record(fact("sched-2", "wechat.subscribe", monday - timedelta(days=3), appid="wxA"))
+    monkeypatch.setitem(settings.extra, "WEDRAW_ANALYTICS_SCHEDULED_REPORTS", "points_ledger:csv, fans")
+    monkeypatch.setitem(settings.extra, "WEDRAW_ANALYTICS_SUMMARY_ROBOT", "ops-robot")
+    app = apps["data_analysis"]
+    sent = []
+    monkeypatch.setattr(
+        app.extensions["celery"],
+        "send_task",
+        lambda task, args=None, kwargs=None, queue=None, **_: sent.append((task, args, kwargs, queue)),
+    )
+    with app.app_context():
+        assert run_scheduled(monday) == {"reports": 4, "summaries": 2}
+        assert run_scheduled(monday) == {"reports": 0, "summaries": 2}  # the files once; posts keep their keys
+        rows = db.session.execute(select(Report.kind, Report.format, Report.trigger, Report.date_from)).all()
+        db.session.rollback()
+    assert sorted(rows) == sorted(
+        [
+            ("points_ledger", "csv", "daily", monday - timedelta(days=1)),
+            ("fans", "xlsx", "daily", monday - timedelta(days=1)),
+            ("points_ledger", "csv", "weekly", monday - timedelta(days=7)),
+            ("fans", "xlsx", "weekly", monday - timedelta(days=7)),
+        ]
+    )
+    assert [t[3] for t in sent if t[0] == "data_analysis.generate_report"] == ["reports"] * 4
+    posts = [t[2] for t in sent if t[0] == "message_center.send"]
+    assert {t[3] for t in sent if t[0] == "message_center.send"} == {"message_center"}
+    keys = [p["message"]["idempotency_key"] for p in posts]
+    assert keys == ["data_analysis:daily:2026-09-13", "data_analysis:weekly:2026-09-13"] * 2
+    daily, weekly = posts[0]["message"], posts[1]["message"]
+    assert daily["channel"] == "group_robot" and daily["sender"] == "ops-robot"
+    assert "新增关注：**1**" in daily["message"]["markdown"]["content"]
+    assert "新增关注：**2**" in weekly["message"]["markdown"]["content"]
+    assert "数据周报" in weekly["message"]["markdown"]["content"]
+    GroupRobotMessage().check_message(daily["message"])  # what the message center accepts for a robot
+
+
+def test_a_bad_scheduled_reports_setting_names_the_variable(apps, settings, monkeypatch):
+    from wedraw.core.config import ConfigError
+    from wedraw.data_analysis.scheduled import scheduled_kinds
+
+    monkeypatch.setitem(settings.extra, "WEDRAW_ANALYTICS_SCHEDULED_REPORTS", "salaries:pdf")
+    with apps["data_analysis"].app_context(), pytest.raises(ConfigError, match="WEDRAW_ANALYTICS_SCHEDULED_REPORTS"):
+        scheduled_kinds()

@@ -7,6 +7,8 @@ Queue `analytics`:
 Queue `reports`:
     data_analysis.generate_report   one requested report, written streaming (claims only a queued report)
     data_analysis.cleanup_reports   periodic, locked: files past their retention removed
+    data_analysis.scheduled_reports periodic, locked: yesterday's (Mondays: last week's) report files and
+                                    markdown summary to a WeCom group robot (see scheduled.py)
 
 Fact tasks are thin and idempotent (the unique event id); a database hiccup is retried, a
 malformed fact is dropped with a log line (its terminal state).
@@ -19,6 +21,7 @@ import logging
 from wedraw.core.jobs import locked
 from wedraw.data_analysis.reports import CLEANUP_TASK, GENERATE_TASK
 from wedraw.data_analysis.rollup import ROLLUP_TASK
+from wedraw.data_analysis.scheduled import SCHEDULED_TASK
 
 log = logging.getLogger("wedraw.data_analysis.tasks")
 
@@ -71,3 +74,10 @@ def register_tasks(celery) -> None:
         from wedraw.data_analysis.reports import cleanup
 
         return cleanup()
+
+    @celery.task(name=SCHEDULED_TASK, shared=False, max_retries=0, time_limit=1800, soft_time_limit=1740)
+    @locked(SCHEDULED_TASK, ttl=1800)
+    def scheduled_reports() -> dict:
+        from wedraw.data_analysis.scheduled import run_scheduled
+
+        return run_scheduled()
