@@ -327,3 +327,63 @@ def test_e_the_demo_corp_shows_its_organisation_without_a_manual_sync(page, weco
     page.locator(".members").get_by_text(f"共 {len(world.members)} 人").wait_for()
     first_page = sorted(m.name for m in world.members.values())[0]
     page.locator('[data-test="wecom-members-table"]').get_by_text(first_page).first.wait_for()
+
+
+def test_f_customer_groups_sync_and_show_their_members(page, wecom_site):
+    site = wecom_site
+    site.register_corp()
+    site.start_worker("wecom")
+    world = site.world_corp()
+    chat = next(c for c in world.group_chats.values() if c.name == "客户群 1")
+    open_page(page, site, "wecom-customers")
+    page.locator('[data-test="wecom-sync-start-groups"]').click()
+    wait_for_sync(page, "groups")
+    table = page.locator('[data-test="wecom-groups-table"]')
+    for group in world.group_chats.values():
+        table.get_by_text(group.name, exact=True).wait_for()
+
+    page.locator('[data-test="wecom-groups-search-q"]').fill("客户群 1")
+    page.locator('[data-test="wecom-groups-search-q"]').press("Enter")
+    page.wait_for_function(
+        "document.querySelectorAll('[data-test=\"wecom-groups-table\"] .el-table__body tr').length === 1",
+        polling=100,
+        timeout=10_000,
+    )
+    table.get_by_text("客户群 1", exact=True).click()
+    members = page.locator('[data-test="wecom-group-members"]')
+    members.locator(".el-table__body tr").nth(len(chat.members) - 1).wait_for()
+    assert members.locator(".el-table__body tr").count() == len(chat.members)
+    customers = sum(1 for m in chat.members if m["type"] == 2)
+    assert members.get_by_text("客户", exact=True).count() == customers
+
+
+def test_g_an_app_chat_is_created_and_messaged(page, wecom_site):
+    site = wecom_site
+    site.register_corp()
+    site.start_worker("message_center")
+    open_page(page, site, "wecom-app-chats")
+    page.locator('[data-test="wecom-chats-create"]').click()
+    page.locator('[data-test="wecom-chat-create-name"]').fill("值班群")
+    page.locator('[data-test="wecom-chat-create-members"]').click()
+    for userid in ("user00001", "user00002"):
+        page.keyboard.type(userid)
+        page.locator(".el-select-dropdown:visible").get_by_role("option").filter(
+            has_text=re.compile(rf"^{userid}|（{userid}）")
+        ).first.click()
+    page.locator('[data-test="wecom-chat-create-save"]').click()
+    table = page.locator('[data-test="wecom-chats-table"]')
+    table.get_by_text("值班群").wait_for()
+    chat = next(c for c in site.world_corp().appchats.values() if c.name == "值班群")
+    assert set(chat.userlist) == {"user00001", "user00002"}
+
+    table.get_by_role("button", name="发消息").click()
+    page.locator('[data-test="wecom-composer-content"]').fill("今晚 8 点发版")
+    page.locator('[data-test="wecom-chat-send-submit"]').click()
+    delivered = wait_for(
+        lambda: (
+            (o := site.control.outbox(app=f"{site.demo.corp_id}/{site.demo.agent_id}", channel="appchat"))["total"]
+            and o
+        )
+    )
+    assert set(delivered["counts"]) == {"user00001", "user00002"}
+    assert delivered["messages"][0]["payload"]["text"]["content"] == "今晚 8 点发版"
