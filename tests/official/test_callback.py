@@ -274,3 +274,66 @@ def test_events_update_fans_codes_menus_and_reach_other_services(api, base, sand
     assert ("message_center.job_finished", "message_center") in [(n, q) for n, q, _ in oa_worker.sent]
     listed = api.get(f"{base}/messages?event=brand_new_event").get_json()
     assert listed["total"] == 1
+
+
+def test_a_cached_account_replaced_by_another_process_loses_no_message(api, base, account, oa_app, demo):
+    """Each process trusts its cached callback target for up to a second. If another process deleted the
+    account and registered it again (a new id) meanwhile, the callback must still be stored, under the new
+    account, and answered: never a `success` for a message that was not stored."""
+    http = oa_app.test_client()
+    url = f"/api/wechat/callback/{demo.appid}"
+    crypto = MessageCrypto(demo.token, demo.aes_key, demo.appid)
+
+    def text(n: int) -> tuple[dict, str]:
+        xml = build_xml(
+            {
+                "ToUserName": "gh_x",
+                "FromUserName": "oFAN000000000000000000000002",
+                "CreateTime": int(time.time()),
+                "MsgType": "text",
+                "Content": f"第 {n} 条",
+                "MsgId": 7000 + n,
+            }
+        )
+        encrypted = crypto.encrypt(xml)
+        query = _signed(demo.token)
+        parts = sorted([demo.token, query["timestamp"], query["nonce"], encrypted])
+        query.update(encrypt_type="aes", msg_signature=hashlib.sha1("".join(parts).encode()).hexdigest())  # noqa: S324
+        return query, build_xml({"ToUserName": "gh_x", "Encrypt": encrypted})
+
+    query, body = text(1)
+    assert http.post(url, query_string=query, data=body).status_code == 200
+    stale = services._targets[demo.appid]  # this process's cache, as another process would still hold it
+
+    other = api.post(  # so that the re-registered account cannot get its old id back (SQLite reuses the largest)
+        "/api/wechat/accounts",
+        json={
+            "appid": "wx00000000000000ee",
+            "name": "另一个",
+            "secret": "e" * 32,
+            "token": "othertoken",
+            "message_mode": "plain",
+        },
+    )
+    assert other.status_code == 201, other.get_json()
+    assert api.delete(base).status_code == 204
+    again = api.post(
+        "/api/wechat/accounts",
+        json={
+            "appid": demo.appid,
+            "name": "演示",
+            "secret": demo.secret,
+            "token": demo.token,
+            "aes_key": demo.aes_key,
+            "message_mode": "safe",
+        },
+    ).get_json()
+    assert again["id"] != account["id"]
+    services._targets[demo.appid] = stale  # what the other process's cache still says
+
+    query, body = text(2)
+    answered = http.post(url, query_string=query, data=body)
+    assert answered.status_code == 200, answered.data
+    stored = _rows(oa_app, Message.account_id == again["id"])
+    assert [m.content for m in stored] == ["第 2 条"]
+    assert services._targets[demo.appid].id == again["id"]

@@ -201,7 +201,18 @@ def receive_callback(appid):
         incoming = target.codec.open(request.args, body)
     except CallbackError as exc:
         raise _refuse(exc, appid) from None
-    reply = services.handle_callback(target, incoming)
+    try:
+        reply = services.handle_callback(target, incoming)
+    except ApiError as exc:
+        if exc.error_code != services.ACCOUNT_CHANGED:
+            raise
+        # The account changed under the cached target: once more with the account as it is now.
+        target = _callback_account(appid)
+        try:
+            incoming = target.codec.open(request.args, body)
+        except CallbackError as retry_exc:
+            raise _refuse(retry_exc, appid) from None
+        reply = services.handle_callback(target, incoming)
     if reply is None:
         return Response("success", mimetype="text/plain")
     return Response(target.codec.seal(incoming, reply), mimetype="application/xml")

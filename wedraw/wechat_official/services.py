@@ -229,6 +229,7 @@ def update_account(account_id: int, data: dict) -> Account:
     account.updated_at = utcnow()
     account.config_version = account.config_version + 1
     db.session.commit()
+    forget_callback_targets()
     return account
 
 
@@ -236,6 +237,7 @@ def delete_account(account_id: int) -> None:
     account = get_account(account_id)
     db.session.delete(account)
     db.session.commit()
+    forget_callback_targets()
 
 
 def check_account(account_id: int) -> Account:
@@ -263,6 +265,7 @@ class CallbackTarget:
     """What a callback needs of its account, cached per process until the account or its replies change."""
 
     def __init__(self, account: Account, codec: CallbackCodec, rules: list[replies.Rule]):
+        self.checked_at = time.monotonic()
         self.id = account.id
         self.appid = account.appid
         self.version = account.config_version
@@ -275,35 +278,55 @@ _targets: dict[str, CallbackTarget] = {}
 _targets_lock = threading.Lock()
 
 
+# How long a process trusts its cached callback target before asking the database for the account's
+# config_version again: a change made in another process takes effect within this time, one made in
+# this process at once. It saves a database round trip on nearly every callback.
+TARGET_RECHECK_SECONDS = 1.0
+ACCOUNT_CHANGED = "account_changed"
+
+
 def bump_config(account_id: int) -> None:
     """Tell every process's callback cache that the account or its auto-replies changed."""
     db.session.execute(
         update(Account).where(Account.id == account_id).values(config_version=Account.config_version + 1)
     )
+    forget_callback_targets()
+
+
+def forget_callback_targets() -> None:
+    """This process looks its callback targets up afresh (another process's within TARGET_RECHECK_SECONDS)."""
+    with _targets_lock:
+        _targets.clear()
 
 
 def callback_target(appid: str) -> CallbackTarget:
     """The enabled account behind a callback URL (404 for an unknown or disabled one)."""
+    with _targets_lock:
+        target = _targets.get(appid)
+    if target is not None and time.monotonic() - target.checked_at < TARGET_RECHECK_SECONDS:
+        return target
     row = db.session.execute(
         select(Account.id, Account.config_version, Account.enabled).where(Account.appid == appid)
     ).first()
     if row is None or not row.enabled:
-        raise ApiError(404, "No enabled Official Account has this appid.")
-    with _targets_lock:
-        target = _targets.get(appid)
-    if target is None or target.id != row.id or target.version != row.config_version:
-        account = db.session.get(Account, row.id)
-        config = _config(account)
-        codec = CallbackCodec(
-            "official",
-            config.token,
-            config.aes_key,
-            account.appid if config.aes_key else None,
-            require_encryption=account.message_mode == "safe",
-        )
-        target = CallbackTarget(account, codec, _rules(account.id))
         with _targets_lock:
-            _targets[appid] = target
+            _targets.pop(appid, None)
+        raise ApiError(404, "No enabled Official Account has this appid.")
+    if target is not None and target.id == row.id and target.version == row.config_version:
+        target.checked_at = time.monotonic()
+        return target
+    account = db.session.get(Account, row.id)
+    config = _config(account)
+    codec = CallbackCodec(
+        "official",
+        config.token,
+        config.aes_key,
+        account.appid if config.aes_key else None,
+        require_encryption=account.message_mode == "safe",
+    )
+    target = CallbackTarget(account, codec, _rules(account.id))
+    with _targets_lock:
+        _targets[appid] = target
     return target
 
 
@@ -332,18 +355,39 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
+_UPSERTS: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _upsert_statement(dialect: str, columns: tuple[str, ...]):
+    """INSERT ... ON CONFLICT/DUPLICATE KEY UPDATE for these changed columns, built once and reused: the
+    values travel as bound parameters, so SQLAlchemy's compiled cache serves every callback after the first."""
+    key = (dialect, columns)
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        table = Fan.__table__
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+
+            base = dialect_insert(table)
+            stmt = base.on_conflict_do_update(
+                index_elements=["account_id", "openid"], set_={c: base.excluded[c] for c in columns}
+            )
+        else:
+            from sqlalchemy.dialects.mysql import insert as dialect_insert
+
+            base = dialect_insert(table)
+            stmt = base.on_duplicate_key_update({c: base.inserted[c] for c in columns})
+        _UPSERTS[key] = stmt
+    return stmt
+
+
 def _upsert_fan(insert_values: dict, changes: dict) -> None:
-    """One statement: insert the fan or change the existing row (safe against concurrent callbacks)."""
-    table = Fan.__table__
-    if _dialect() == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+    """One statement: insert the fan or change the existing row (safe against concurrent callbacks).
 
-        stmt = insert(table).values(**insert_values)
-        db.session.execute(stmt.on_conflict_do_update(index_elements=["account_id", "openid"], set_=changes))
-    else:
-        from sqlalchemy.dialects.mysql import insert
-
-        db.session.execute(insert(table).values(**insert_values).on_duplicate_key_update(**changes))
+    `insert_values` holds every changed column with its new value, so the update takes them from the row
+    the statement tried to insert."""
+    dialect = "sqlite" if _dialect() == "sqlite" else "mysql"
+    db.session.execute(_upsert_statement(dialect, tuple(sorted(changes))), insert_values)
 
 
 def _qr_scene(message: dict) -> str | None:
@@ -406,6 +450,10 @@ def _apply_to_fan(account_id: int, message: dict, when: datetime, now: datetime)
     )
 
 
+# Values as bound parameters: compiled once per process, not per callback.
+_INSERT_MESSAGE = insert(Message.__table__)
+
+
 def handle_callback(target: CallbackTarget, incoming: Incoming) -> str | None:
     """Store one verified callback (once) and answer it: the reply XML, or None for `success`.
 
@@ -452,10 +500,18 @@ def handle_callback(target: CallbackTarget, incoming: Incoming) -> str | None:
     }
     try:
         # Core, not the ORM unit of work: this is the hot path of every callback.
-        message_id = db.session.execute(insert(Message.__table__).values(**values)).inserted_primary_key[0]
-    except IntegrityError:
+        message_id = db.session.execute(_INSERT_MESSAGE, values).inserted_primary_key[0]
+    except IntegrityError as exc:
         db.session.rollback()
-        return None  # a retry or a concurrent duplicate: already stored and answered once
+        stored = db.session.execute(select(Message.id).where(Message.dedupe_key == values["dedupe_key"])).first()
+        if stored is not None:
+            return None  # a retry or a concurrent duplicate: already stored and answered once
+        # Not a duplicate: the cached account is gone (deleted, or re-created under a new id within
+        # TARGET_RECHECK_SECONDS). Nothing was stored, so WeChat must not be told `success`.
+        forget_callback_targets()
+        raise ApiError(
+            503, "The account changed while this callback arrived; WeChat's retry will be taken.", ACCOUNT_CHANGED
+        ) from exc
     _apply_to_fan(target.id, message, when, now)
     if target.original_id is None and isinstance(message.get("ToUserName"), str):
         db.session.execute(
