@@ -5,8 +5,8 @@
     .venv/bin/python bench/analytics_rollup.py --facts 200000    # smaller
 
 Facts (follows by QR scene, points by business type, sends by channel, orders by product, over
-two accounts) are generated straight into a fresh `data_analysis` database at head, spread over
-`--days` local days, then:
+two accounts) are generated straight into a fresh `data_analysis` database at head, spread evenly
+over `--days` local days in time order (as services report them), then:
 - baseline: `SELECT day, metric, account, dimension, COUNT(*), SUM(amount) FROM da_facts GROUP BY
   day, metric, account, dimension`, every row fetched: the aggregation alone, nothing written;
 - `rollup_range()`: what the beat job and `python -m wedraw.cli analytics backfill` run: per day,
@@ -64,7 +64,7 @@ def _generate(app, facts: int, first: date, days: int) -> float:
             rows = []
             for n in range(base, min(base + chunk, facts)):
                 kind, metric, dimensions, amount = SHAPES[n % len(SHAPES)]
-                day = first + timedelta(days=n % days)
+                day = first + timedelta(days=n * days // facts)  # in time order, as facts arrive
                 moment = datetime(day.year, day.month, day.day, 12) - LOCAL_OFFSET
                 rows.append(
                     {
