@@ -106,3 +106,104 @@ def test_points_mall_reports_entries_sign_ins_and_orders_after_commit(apps, admi
     assert values["orders"] == 1 and values["order_points"] == 400
     top = da.get("/api/analytics/dashboard/top-products", query_string=rng, headers=admin.headers).get_json()
     assert top == [{"product_id": str(product["id"]), "name": "保温杯", "orders": 1, "points": 400}]
+
+
+def test_wecom_reports_member_and_group_counts_after_a_sync(apps, reported, record, rollup, da, admin):
+    from wedraw.wecom import facts
+    from wedraw.wecom.models import Corp, CustomerGroup, Member, SyncJob, db
+
+    with apps["wecom"].app_context():
+        corp = Corp(corp_id="wwfactscorp000001", name="测试企业")
+        db.session.add(corp)
+        db.session.flush()
+        db.session.add_all([Member(corp_ref=corp.id, userid=f"u{n}", name=f"成员{n}") for n in range(3)])
+        db.session.add_all([CustomerGroup(corp_ref=corp.id, chat_id=f"wr{n}") for n in range(2)])
+        job = SyncJob(corp_ref=corp.id, kind="contacts")
+        db.session.add(job)
+        db.session.commit()
+        facts.report_count(job, corp, "members")
+        facts.report_count(job, corp, "groups")
+        facts.report_count(job, corp, "members")  # a repeated report of the same sync
+    sent = _facts(reported)
+    assert [(f["kind"], f["data"]["count"], f["appid"]) for f in sent] == [
+        ("wecom.members", 3, "wwfactscorp000001"),
+        ("wecom.groups", 2, "wwfactscorp000001"),
+        ("wecom.members", 3, "wwfactscorp000001"),
+    ]
+    assert record(*sent)["stored"] == 2  # the repeat is one fact
+
+    from wedraw.data_analysis.facts import local_day, parse_time
+
+    day = local_day(parse_time(sent[0]["occurred_at"]))
+    rollup(day)
+    kpis = da.get("/api/analytics/dashboard/kpis", query_string={"from": day, "to": day}, headers=admin.headers)
+    values = {i["metric"]: i["value"] for i in kpis.get_json()["items"]}
+    assert (values["wecom_members"], values["wecom_groups"]) == (3, 2)
+
+
+def test_message_center_reports_final_outcomes_and_campaign_size(apps, reported, record, rollup, da, admin):
+    from wedraw.message_center import facts
+    from wedraw.message_center.models import Campaign, Delivery, Sender, db
+
+    with apps["message_center"].app_context():
+        sender = Sender(kind="official_account", name="演示公众号", app_key="wxfactsapp0000001")
+        db.session.add(sender)
+        db.session.flush()
+        campaign = Campaign(
+            uid="factscampaign",
+            name="十月活动",
+            channel="template",
+            sender_id=sender.id,
+            message_json="{}",
+            audience_json="{}",
+            status="completed",
+            total=4,
+        )
+        db.session.add(campaign)
+        db.session.flush()
+        rows = [
+            Delivery(campaign_id=campaign.id, channel="template", sender_id=sender.id, target="o1", status="sent"),
+            Delivery(campaign_id=campaign.id, channel="template", sender_id=sender.id, target="o2", status="sent"),
+            Delivery(
+                campaign_id=campaign.id,
+                channel="template",
+                sender_id=sender.id,
+                target="o3",
+                status="failed_final",
+                category="user",
+                errcode=43004,
+            ),
+            Delivery(
+                campaign_id=campaign.id, channel="template", sender_id=sender.id, target="o4", status="failed_retrying"
+            ),  # not final: not reported
+        ]
+        db.session.add_all(rows)
+        db.session.commit()
+        ids = [r.id for r in rows]
+        facts.report_outcomes(ids)
+        facts.report_campaign(campaign.id)
+        campaign_id = campaign.id
+    sent = _facts(reported)
+    outcomes = sorted((f["data"]["outcome"], f["data"]["reason"]) for f in sent if f["kind"] == "message.send")
+    assert outcomes == [("failed", "user"), ("sent", None), ("sent", None)]
+    assert all(f["appid"] == "wxfactsapp0000001" for f in sent if f["kind"] == "message.send")
+    assert record(*sent)["stored"] == 4
+
+    from wedraw.data_analysis.facts import local_day, parse_time
+
+    day = local_day(parse_time(sent[0]["occurred_at"]))
+    rollup(day)
+    funnels = da.get(
+        "/api/analytics/dashboard/campaigns", query_string={"from": day, "to": day}, headers=admin.headers
+    ).get_json()
+    assert funnels == [
+        {
+            "campaign_id": str(campaign_id),
+            "name": "十月活动",
+            "channel": "template",
+            "targeted": 4,
+            "sent": 2,
+            "failed": 1,
+            "failed_by_reason": [{"reason": "user", "count": 1}],
+        }
+    ]
