@@ -46,7 +46,7 @@ LOCAL_OFFSET = timedelta(hours=8)
 GAUGES = ("wecom.members", "wecom.groups")
 INBOUND_TYPES = ("text", "image", "voice", "video", "shortvideo", "location", "link", "file")
 MENU_EVENTS = ("click", "view", "scancode_push", "scancode_waitmsg", "pic_sysphoto", "location_select")
-MAX_BATCH = 1000
+MAX_BATCH = 1000  # rows per INSERT
 
 
 class InvalidFact(ValueError):
@@ -179,7 +179,7 @@ def record(facts: list[dict]) -> dict:
     """Store reported facts, each at most once. Returns {"stored": n, "duplicates": n, "invalid": n}."""
     rows, invalid = [], 0
     seen: set[str] = set()
-    for fact in facts[:MAX_BATCH]:
+    for fact in facts:
         try:
             row = row_of(fact)
         except InvalidFact as exc:
@@ -190,8 +190,10 @@ def record(facts: list[dict]) -> dict:
             seen.add(row["event_id"])
             rows.append(row)
     stored = 0
+    for start in range(0, len(rows), MAX_BATCH):
+        chunk = rows[start : start + MAX_BATCH]
+        result = db.session.connection().execute(insert_ignoring_duplicates(), chunk)
+        stored += result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(chunk)
     if rows:
-        result = db.session.connection().execute(insert_ignoring_duplicates(), rows)
-        stored = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
         db.session.commit()
-    return {"stored": stored, "duplicates": len(facts[:MAX_BATCH]) - invalid - stored, "invalid": invalid}
+    return {"stored": stored, "duplicates": len(facts) - invalid - stored, "invalid": invalid}

@@ -2,7 +2,7 @@
 
 Queue `analytics`:
     data_analysis.record_fact       one fact another service reports (kwargs `fact`); stored once per event_id
-    data_analysis.record_facts      a batch of facts (kwargs `facts`, at most 1000), the same way
+    data_analysis.record_facts      a batch of facts (kwargs `facts`), the same way
     data_analysis.rollup            periodic, locked: yesterday's and today's daily statistics, rebuilt whole
 Queue `reports`:
     data_analysis.generate_report   one requested report, written streaming (claims only a queued report)
