@@ -152,3 +152,11 @@ export function describeAudience(audience) {
   }
   return audience.kind
 }
+
+/** "20 per 60 s (sliding window)" (the API's limit description) → "每 60 秒 20 条（滑动窗口）". */
+export function limitText(text) {
+  const m = /^(\d+) per (second|([\d.]+) s)( \(sliding window\))?$/.exec(text || '')
+  if (!m) return text || '-'
+  const per = m[2] === 'second' ? '每秒' : `每 ${m[3]} 秒`
+  return `${per} ${m[1]} 条${m[4] ? '（滑动窗口）' : ''}`
+}
