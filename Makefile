@@ -9,6 +9,8 @@ CONSOLE_SOURCES := $(shell find $(CONSOLE)/src $(CONSOLE)/public -type f 2>/dev/
 # The H5 apps (Vant) served under /h5/<name>/; each is built the same way as the console.
 H5_APPS := $(notdir $(wildcard frontend/*-h5))
 H5_DISTS := $(foreach app,$(H5_APPS),frontend/$(app)/dist/index.html)
+# What every H5 app shares (imported by relative path): a change rebuilds them all.
+H5_COMMON := $(shell find frontend/h5-common -type f 2>/dev/null)
 
 .PHONY: help run test lint format db-upgrade seed admin-password console h5 clean
 
@@ -48,7 +50,7 @@ frontend/%/node_modules/.installed: frontend/%/package-lock.json
 	@touch $@
 
 .SECONDEXPANSION:
-frontend/%/dist/index.html: frontend/%/node_modules/.installed $$(shell find frontend/$$*/src frontend/$$*/public -type f 2>/dev/null) frontend/%/index.html frontend/%/vite.config.js
+frontend/%/dist/index.html: frontend/%/node_modules/.installed $$(shell find frontend/$$*/src frontend/$$*/public -type f 2>/dev/null) frontend/%/index.html frontend/%/vite.config.js $(H5_COMMON)
 	cd frontend/$* && npm run build --silent
 	@touch $@
 

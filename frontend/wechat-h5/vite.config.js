@@ -1,37 +1,15 @@
-import { fileURLToPath, URL } from 'node:url'
 import { defineConfig, loadEnv } from 'vite'
 import vue from '@vitejs/plugin-vue'
+import { h5Config } from '../h5-common/vite.js'
 
-// Served at /h5/wechat/ by the same origin as the API (the embedded front door and
-// Nginx both mount it there). In development the Vite server proxies /api to a
-// backend (WEDRAW_API, default the embedded front door) without rewriting Host:
-// the API accepts OAuth redirect and JS-SDK URLs only on the host the page is on.
-export default defineConfig(({ mode }) => {
-  const env = { ...loadEnv(mode, process.cwd(), 'WEDRAW_'), ...process.env }
-  const apiTarget = env.WEDRAW_API || 'http://127.0.0.1:8080'
-  const proxy = { '/api': { target: apiTarget, changeOrigin: false, xfwd: true } }
-
-  return {
-    base: '/h5/wechat/',
+// weixin-js-sdk stays out of the vendor chunk: only pages that use the JS-SDK load it.
+export default defineConfig(
+  h5Config({
+    name: 'wechat',
+    port: 5174,
+    root: import.meta.url,
+    loadEnv,
     plugins: [vue()],
-    resolve: {
-      alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
-    },
-    server: { host: '127.0.0.1', port: 5174, proxy },
-    preview: { host: '127.0.0.1', port: 4174, proxy },
-    build: {
-      outDir: 'dist',
-      emptyOutDir: true,
-      rolldownOptions: {
-        output: {
-          codeSplitting: {
-            groups: [
-              { name: 'vant', test: /node_modules[\\/](vant|@vant)/ },
-              { name: 'vendor', test: /node_modules[\\/](?!weixin-js-sdk)/ },
-            ],
-          },
-        },
-      },
-    },
-  }
-})
+    vendor: /node_modules[\\/](?!weixin-js-sdk)/,
+  }),
+)

@@ -1,26 +1,10 @@
 // The member's API: login (/api/miniprogram/...) and the mall (/api/points/...).
 // Member calls carry the member token; a 401 means the login is over.
 import axios from 'axios'
+import { createH5Http } from '../../h5-common/http.js'
 import { clearSession, currentSession } from './session'
 
-const http = axios.create({ baseURL: '/api', timeout: 15000, headers: { Accept: 'application/json' } })
-
-http.interceptors.request.use((config) => {
-  const session = currentSession()
-  if (config.asMember && session) config.headers.set('Authorization', `Bearer ${session.token}`)
-  return config
-})
-
-const MESSAGES = {
-  400: '请求有误，请重试',
-  401: '登录已过期，请重新登录',
-  403: '没有权限执行此操作',
-  404: '内容不存在或已下架',
-  409: '操作未能完成，请刷新后重试',
-  422: '填写的信息有误，请检查后重试',
-  424: '微信服务暂时不可用，请稍后再试',
-  429: '操作过于频繁，请稍后再试',
-}
+export { H5Error } from '../../h5-common/http.js'
 
 const CODE_MESSAGES = {
   insufficient_points: '积分不足，无法兑换',
@@ -45,36 +29,20 @@ const CODE_MESSAGES = {
 
 const ORDER_STATES = { pending_shipment: '待发货', shipped: '已发货', completed: '已完成', cancelled: '已取消', refunded: '已退款' }
 
-/** A failed call: `status`, the server's `code`, field `errors`, and a Chinese `message` for the member. */
-export class H5Error extends Error {
-  constructor(error) {
-    const response = error?.response
-    const status = response?.status || 0
-    const body = response?.data && typeof response.data === 'object' ? response.data : {}
-    const code = body.code || (status ? `http_${status}` : 'network_error')
-    let message = CODE_MESSAGES[code] || MESSAGES[status]
-    const orderState = /^order_(\w+)$/.exec(code)
-    if (!CODE_MESSAGES[code] && orderState && ORDER_STATES[orderState[1]]) {
-      message = `订单当前为「${ORDER_STATES[orderState[1]]}」，不能执行此操作`
-    }
-    if (!message) message = status ? `服务异常（${status}），请稍后再试` : '网络异常，请检查网络后重试'
-    super(message)
-    this.name = 'H5Error'
-    this.status = status
-    this.code = code
-    this.errors = body.errors && typeof body.errors === 'object' ? body.errors : null
-    this.serverMessage = typeof body.message === 'string' ? body.message : null
-  }
+function describe(code) {
+  if (CODE_MESSAGES[code]) return CODE_MESSAGES[code]
+  const orderState = /^order_(\w+)$/.exec(code)
+  if (orderState && ORDER_STATES[orderState[1]]) return `订单当前为「${ORDER_STATES[orderState[1]]}」，不能执行此操作`
+  return undefined
 }
 
-http.interceptors.response.use(
-  (response) => response,
-  (error) => {
-    const wrapped = new H5Error(error)
-    if (wrapped.status === 401 && error?.config?.asMember) clearSession()
-    return Promise.reject(wrapped)
-  },
-)
+const http = createH5Http(axios, {
+  baseURL: '/api',
+  session: currentSession,
+  onExpired: clearSession,
+  statusMessages: { 400: '请求有误，请重试', 404: '内容不存在或已下架', 429: '操作过于频繁，请稍后再试' },
+  describe,
+})
 
 const data = (r) => r.data
 const member = { asMember: true }

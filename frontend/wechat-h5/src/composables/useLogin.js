@@ -1,24 +1,8 @@
-import { ref } from 'vue'
-import { showToast } from 'vant'
+import { useOAuthLogin } from '../../../h5-common/useOAuthLogin.js'
 import { fetchAuthorizeUrl } from '../api'
 import { beginLogin } from '../session'
 
-/** Starts WeChat's web login: asks the API where to go and sends the browser there. */
+/** Starts WeChat's web login (`start(scope, next)`): asks the API where to go and sends the browser there. */
 export function useLogin() {
-  const redirecting = ref('')
-
-  async function start(scope, next = '/') {
-    redirecting.value = scope
-    try {
-      const state = beginLogin(scope, next)
-      const redirectUri = `${window.location.origin}${import.meta.env.BASE_URL}oauth/callback`
-      const { url } = await fetchAuthorizeUrl({ scope, redirectUri, state })
-      window.location.assign(url)
-    } catch (error) {
-      redirecting.value = ''
-      showToast({ message: error.message || '无法发起微信登录', position: 'bottom' })
-    }
-  }
-
-  return { redirecting, start }
+  return useOAuthLogin({ provider: '微信', begin: beginLogin, authorizeUrl: fetchAuthorizeUrl })
 }
