@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
@@ -20,6 +21,32 @@ NAMING_CONVENTION = {
 def make_db() -> SQLAlchemy:
     """A service's own database extension; its models never share metadata with another's."""
     return SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+class JsonText:
+    """A property over a Text column holding JSON: `data = JsonText("data_json", dict)`.
+
+    Reading an empty column gives `default` (called when callable). Writing None stores NULL when
+    `none_is_null` (for nullable columns), else the JSON text `null`."""
+
+    def __init__(self, column: str, default, none_is_null: bool = False):
+        self.column = column
+        self.default = default
+        self.none_is_null = none_is_null
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        raw = getattr(obj, self.column)
+        if raw:
+            return json.loads(raw)
+        return self.default() if callable(self.default) else self.default
+
+    def __set__(self, obj, value) -> None:
+        if value is None and self.none_is_null:
+            setattr(obj, self.column, None)
+        else:
+            setattr(obj, self.column, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def utcnow() -> datetime:

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from sqlalchemy import (
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wedraw.core.db import make_db, utcnow
+from wedraw.core.db import JsonText, make_db, utcnow
 
 db = make_db()
 
@@ -46,25 +45,6 @@ CAMPAIGN_STATES = (DRAFT, SCHEDULED, PREPARING, RUNNING, PAUSED, COMPLETED, CAMP
 FINISHED_CAMPAIGN_STATES = (COMPLETED, CAMPAIGN_CANCELLED, FAILED)
 
 SENDER_KINDS = ("official_account", "mini_program", "wecom_app", "group_robot")
-
-
-class JsonColumn:
-    """A property over a Text column holding JSON."""
-
-    def __init__(self, column: str, default):
-        self.column = column
-        self.default = default
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        raw = getattr(obj, self.column)
-        if raw:
-            return json.loads(raw)
-        return self.default() if callable(self.default) else self.default
-
-    def __set__(self, obj, value) -> None:
-        setattr(obj, self.column, None if value is None else json.dumps(value, ensure_ascii=False))
 
 
 class Sender(db.Model):
@@ -86,7 +66,7 @@ class Sender(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
-    rate_limits = JsonColumn("rate_limits_json", dict)
+    rate_limits = JsonText("rate_limits_json", dict, none_is_null=True)
 
 
 class Template(db.Model):
@@ -113,8 +93,8 @@ class Template(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
-    variables = JsonColumn("variables_json", list)
-    options = JsonColumn("options_json", dict)
+    variables = JsonText("variables_json", list, none_is_null=True)
+    options = JsonText("options_json", dict, none_is_null=True)
 
 
 class AudienceList(db.Model):
@@ -168,10 +148,10 @@ class Campaign(db.Model):
     paused_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    data = JsonColumn("data_json", dict)
-    message = JsonColumn("message_json", dict)
-    audience = JsonColumn("audience_json", dict)
-    fallback = JsonColumn("fallback_json", lambda: None)
+    data = JsonText("data_json", dict, none_is_null=True)
+    message = JsonText("message_json", dict, none_is_null=True)
+    audience = JsonText("audience_json", dict, none_is_null=True)
+    fallback = JsonText("fallback_json", lambda: None, none_is_null=True)
 
 
 class Delivery(db.Model):
@@ -225,8 +205,8 @@ class Delivery(db.Model):
     template_id: Mapped[int | None] = mapped_column(Integer)
     requested_by: Mapped[str | None] = mapped_column(String(64))
 
-    payload = JsonColumn("payload_json", lambda: None)
-    detail = JsonColumn("detail_json", lambda: None)
+    payload = JsonText("payload_json", lambda: None, none_is_null=True)
+    detail = JsonText("detail_json", lambda: None, none_is_null=True)
 
 
 class MassJob(db.Model):
@@ -279,7 +259,7 @@ class JobEvent(db.Model):
     applied_at: Mapped[datetime | None] = mapped_column(DateTime)
     received_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
-    payload = JsonColumn("payload_json", dict)
+    payload = JsonText("payload_json", dict, none_is_null=True)
 
 
 __all__ = [

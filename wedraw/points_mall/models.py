@@ -15,7 +15,6 @@ constraints that would refuse it anyway).
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -32,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wedraw.core.db import make_db, utcnow
+from wedraw.core.db import JsonText, make_db, utcnow
 
 db = make_db()
 
@@ -68,23 +67,6 @@ RETURNED_STATUSES = (CANCELLED, REFUNDED)  # points and stock went back
 
 ORDER_EVENTS = ("redeemed", "shipped", "completed", "cancelled", "refunded")
 NOTIFICATION_STATUSES = ("pending", "sent", "skipped", "failed")
-
-
-class JsonText:
-    """A property over a Text column holding JSON."""
-
-    def __init__(self, column: str, default):
-        self.column = column
-        self.default = default
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        raw = getattr(obj, self.column)
-        return json.loads(raw) if raw else (self.default() if callable(self.default) else self.default)
-
-    def __set__(self, obj, value) -> None:
-        setattr(obj, self.column, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 class PointsAccount(db.Model):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from sqlalchemy import (
@@ -19,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wedraw.core.db import make_db, utcnow
+from wedraw.core.db import JsonText, make_db, utcnow
 
 db = make_db()
 
@@ -28,23 +27,6 @@ MESSAGE_MODES = ("plain", "compatible", "safe")
 
 def _account_fk() -> ForeignKey:
     return ForeignKey("wechat_accounts.id", ondelete="CASCADE")
-
-
-class JsonText:
-    """A property pair over a Text column holding JSON."""
-
-    def __init__(self, column: str, default):
-        self.column = column
-        self.default = default
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        raw = getattr(obj, self.column)
-        return json.loads(raw) if raw else (self.default() if callable(self.default) else self.default)
-
-    def __set__(self, obj, value) -> None:
-        setattr(obj, self.column, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 class Account(db.Model):
