@@ -330,3 +330,37 @@ def test_demo_seed_makes_every_chart_non_empty(apps, settings, da, admin):
     assert _get(da, admin, "/api/analytics/dashboard/top-qrcodes", **rng)
     funnels = _get(da, admin, "/api/analytics/dashboard/campaigns", **rng)
     assert funnels and all(f["targeted"] == f["sent"] + f["failed"] for f in funnels)
+
+
+def test_breakdown_by_dimension_and_the_known_accounts(da, admin, seeded):
+    rng = {"from": FIRST, "to": FIRST + timedelta(days=DAYS - 1)}
+    expected = Counter()
+    for f in seeded:
+        if f["kind"] == "points.credit":
+            expected[f["data"]["business_type"]] += f["data"]["amount"]
+    body = _get(da, admin, "/api/analytics/dashboard/breakdown", metric="points_earned", **rng)
+    assert {i["dimension"]: i["value"] for i in body["items"]} == dict(expected)
+    assert [i["value"] for i in body["items"]] == sorted(expected.values(), reverse=True)
+
+    for_a = _get(da, admin, "/api/analytics/dashboard/breakdown", metric="new_fans", account="wxA", **rng)
+    follows_a = Counter(
+        f["data"]["qr_scene"] for f in seeded if f["kind"] == "wechat.subscribe" and f["appid"] == "wxA"
+    )
+    assert {i["dimension"]: i["value"] for i in for_a["items"]} == dict(follows_a)
+
+    refused = da.get(
+        "/api/analytics/dashboard/breakdown", query_string={"metric": "net_fans", **rng}, headers=admin.headers
+    )
+    assert refused.status_code == 422 and "metric" in refused.get_json()["errors"]
+
+    accounts = _get(da, admin, "/api/analytics/dashboard/accounts")
+    assert accounts == [
+        {"account": "corpX", "kind": "wecom"},
+        {"account": "corpY", "kind": "wecom"},
+        {"account": "wxA", "kind": "official_account"},
+        {"account": "wxB", "kind": "official_account"},
+    ]
+    # A KPI for one account counts only that account's facts.
+    only_b = _get(da, admin, "/api/analytics/dashboard/kpis", account="wxB", **rng)
+    new_fans_b = sum(1 for f in seeded if f["kind"] == "wechat.subscribe" and f["appid"] == "wxB")
+    assert {i["metric"]: i["value"] for i in only_b["items"]}["new_fans"] == new_fans_b

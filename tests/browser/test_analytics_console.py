@@ -9,7 +9,15 @@ from tests.browser.test_console import sign_in
 
 pytestmark = pytest.mark.browser
 
-CHARTS = ("chart-trend", "chart-points", "chart-sends", "chart-products", "chart-qrcodes", "chart-funnel")
+CHARTS = (
+    "chart-trend",
+    "chart-points",
+    "chart-sends",
+    "chart-earned-by-type",
+    "chart-products",
+    "chart-qrcodes",
+    "chart-funnel",
+)
 
 
 @pytest.fixture
@@ -56,6 +64,23 @@ def test_the_dashboard_renders_its_charts_with_the_demo_data(page, console_url, 
         assert panel.get_attribute("data-empty") == "false", chart
     # The chosen campaign's failures by reason, beside its funnel.
     assert page.locator('[data-test="funnel-reasons"] .el-table__row').count() > 0
+
+    # One account: the WeCom corp has members but no fans.
+    page.locator('[data-test="analytics-account"]').click()
+    page.locator(".el-select-dropdown__item").filter(has_text="企业微信").first.click()
+    page.wait_for_function(
+        "document.querySelector('[data-test=\"kpi-new_fans\"] [data-test=\"kpi-value\"]').innerText === '0'",
+        polling=100,
+        timeout=10_000,
+    )
+    assert page.locator('[data-test="kpi-wecom_members"] [data-test="kpi-value"]').inner_text() != "0"
+    page.locator('[data-test="analytics-account"] .el-select__wrapper').hover()
+    page.locator('[data-test="analytics-account"] .el-select__clear').click()
+    page.wait_for_function(
+        "document.querySelector('[data-test=\"kpi-new_fans\"] [data-test=\"kpi-value\"]').innerText !== '0'",
+        polling=100,
+        timeout=10_000,
+    )
 
     # By month: the same charts, fewer points; the KPIs stay.
     page.locator('[data-test="analytics-granularity"]').get_by_text("按月").click()

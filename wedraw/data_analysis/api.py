@@ -69,6 +69,23 @@ def series(args):
     )
 
 
+@dashboard_blp.route("/breakdown", methods=["GET"])
+@dashboard_blp.arguments(s.BreakdownArgs, location="query")
+@dashboard_blp.response(200, s.BreakdownSchema)
+@requires("analytics:dashboard:read")
+def breakdown(args):
+    """A counted metric split by its dimension over the range (points by business type, sends by channel)."""
+    return dashboard.breakdown(args["metric"], args["date_from"], args["date_to"], args.get("account"), args["limit"])
+
+
+@dashboard_blp.route("/accounts", methods=["GET"])
+@dashboard_blp.response(200, s.AccountSchema(many=True))
+@requires("analytics:dashboard:read")
+def accounts():
+    """The accounts the statistics are kept per (Official Account appids, WeCom corp ids)."""
+    return dashboard.accounts()
+
+
 @dashboard_blp.route("/top-products", methods=["GET"])
 @dashboard_blp.arguments(s.TopArgs, location="query")
 @dashboard_blp.response(200, s.TopProductSchema(many=True))

@@ -267,3 +267,55 @@ def metrics_catalogue() -> list[dict]:
     return [
         {"metric": name, "label": m.label, "gauge": m.gauge, "derived": bool(m.plus)} for name, m in METRICS.items()
     ]
+
+
+def breakdown(name: str, first: date, last: date, account=None, limit: int = 20) -> dict:
+    """A counted metric split by its dimension (points by business type, sends by channel...)."""
+    check_range(first, last, "month")
+    metric = metric_of(name)
+    if metric.plus or metric.gauge or metric.dimension is not None:
+        raise ApiError(
+            422,
+            f"The metric {name!r} has no breakdown.",
+            errors={"metric": ["Only a counted metric without a fixed dimension can be broken down."]},
+        )
+    column = DailyStat.total if metric.field == "total" else DailyStat.count
+    stmt = (
+        select(DailyStat.dimension, func.max(DailyStat.label), func.sum(column))
+        .where(DailyStat.metric == metric.stored, DailyStat.day >= first, DailyStat.day <= last)
+        .group_by(DailyStat.dimension)
+        .order_by(func.sum(column).desc(), DailyStat.dimension)
+        .limit(limit)
+    )
+    if account:
+        stmt = stmt.where(DailyStat.account == account)
+    with read_session() as session:
+        rows = session.execute(stmt).all()
+    return {
+        "metric": name,
+        "label": metric.label,
+        "items": [{"dimension": dim, "label": label, "value": int(value or 0)} for dim, label, value in rows],
+    }
+
+
+def accounts() -> list[dict]:
+    """The accounts (Official Account appids, WeCom corp ids) the statistics know, with their metrics."""
+    with read_session() as session:
+        rows = session.execute(
+            select(DailyStat.account, DailyStat.metric).where(DailyStat.account != "").distinct()
+        ).all()
+    found: dict[str, set[str]] = {}
+    for account, stored in rows:
+        found.setdefault(account, set()).add(stored.split(".", 1)[0])
+    kinds = {
+        "fans": "official_account",
+        "qrcode": "official_account",
+        "menu": "official_account",
+        "messages": "official_account",
+        "wechat": "official_account",
+        "wecom": "wecom",
+    }
+    return [
+        {"account": account, "kind": next((kinds[f] for f in sorted(families) if f in kinds), "other")}
+        for account, families in sorted(found.items())
+    ]

@@ -32,6 +32,28 @@ class SeriesArgs(RangeArgs):
     )
 
 
+class BreakdownArgs(RangeArgs):
+    metric = fields.String(required=True, validate=validate.OneOf(list(METRICS)))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class BreakdownItemSchema(Schema):
+    dimension = fields.String()
+    label = fields.String(allow_none=True)
+    value = fields.Integer()
+
+
+class BreakdownSchema(Schema):
+    metric = fields.String()
+    label = fields.String()
+    items = fields.List(fields.Nested(BreakdownItemSchema))
+
+
+class AccountSchema(Schema):
+    account = fields.String()
+    kind = fields.String(metadata={"description": "official_account, wecom or other"})
+
+
 class TopArgs(RangeArgs):
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
 

@@ -17,6 +17,14 @@ export function getSeries(params) {
   return http.get('/api/analytics/dashboard/series', { params }).then(data)
 }
 
+export function getBreakdown(params) {
+  return http.get('/api/analytics/dashboard/breakdown', { params }).then(data)
+}
+
+export function getAccounts() {
+  return http.get('/api/analytics/dashboard/accounts').then(data)
+}
+
 export function getTopProducts(params) {
   return http.get('/api/analytics/dashboard/top-products', { params }).then(data)
 }
