@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import Pool
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -64,7 +67,34 @@ def naive_utc(value: datetime) -> datetime:
 def engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_recycle": 3600, "pool_size": 10, "max_overflow": 10}
+    # No pool_pre_ping: it costs a round trip on every checkout, i.e. on every request. A connection
+    # is pinged only after it sat idle in the pool (see _ping_if_idle); a server gone since then is
+    # caught by SQLAlchemy's disconnect handling, which invalidates the pool.
+    return {"pool_recycle": 3600, "pool_size": 10, "max_overflow": 10}
+
+
+# A pooled server connection idle for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 10.0
+
+
+@event.listens_for(Pool, "checkin")
+def _mark_idle(dbapi_connection, record) -> None:
+    if dbapi_connection is not None:
+        record.info["idle_since"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    """Pessimistic disconnect handling for connections that waited in the pool: a dead one is
+    replaced (DisconnectionError makes the pool connect afresh) instead of failing the request."""
+    ping = getattr(dbapi_connection, "ping", None)  # PyMySQL's; SQLite files need none
+    since = record.info.get("idle_since")
+    if ping is None or since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+        return
+    try:
+        ping(reconnect=False)
+    except Exception as exc:
+        raise DisconnectionError("the pooled connection is gone") from exc
 
 
 @event.listens_for(Engine, "connect")
