@@ -317,3 +317,31 @@ def test_a_bad_scheduled_reports_setting_names_the_variable(apps, settings, monk
     monkeypatch.setitem(settings.extra, "WEDRAW_ANALYTICS_SCHEDULED_REPORTS", "salaries:pdf")
     with apps["data_analysis"].app_context(), pytest.raises(ConfigError, match="WEDRAW_ANALYTICS_SCHEDULED_REPORTS"):
         scheduled_kinds()
+
+
+def test_a_report_whose_worker_died_is_taken_again_by_the_redelivered_task(apps, da, admin, ledger_facts, run_report):
+    from wedraw.core.db import utcnow
+    from wedraw.data_analysis.models import Report, db
+
+    report = _request(da, admin, kind="points_ledger", format="csv").get_json()
+    with apps["data_analysis"].app_context():
+        row = db.session.get(Report, report["id"])
+        row.status, row.started_at = "running", utcnow()  # a worker is writing it right now
+        db.session.commit()
+    assert run_report(report["id"]) == "not queued"
+    with apps["data_analysis"].app_context():
+        row = db.session.get(Report, report["id"])
+        row.started_at = utcnow() - timedelta(hours=2)  # ...and died long ago
+        db.session.commit()
+    assert run_report(report["id"]) == "done"
+    assert da.get(f"/api/analytics/reports/{report['id']}", headers=admin.headers).get_json()["rows"] == 25
+
+
+def test_days_outside_the_supported_years_are_422(da, admin):
+    for params in ({"from": "0001-05-02", "to": "0001-12-01"}, {"from": "2026-01-01", "to": "9999-12-31"}):
+        response = da.get("/api/analytics/dashboard/kpis", query_string=params, headers=admin.headers)
+        assert response.status_code == 422, response.get_json()
+    response = da.post(
+        "/api/analytics/reports", json={"kind": "fans", "from": "0001-01-01", "to": "0001-01-02"}, headers=admin.headers
+    )
+    assert response.status_code == 422 and "from" in response.get_json()["errors"]

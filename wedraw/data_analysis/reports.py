@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from wedraw.core.config import ConfigError
 from wedraw.core.db import utcnow
@@ -345,11 +345,15 @@ def download_name(report: Report) -> str:
 
 
 def generate(report_id: int) -> str:
-    """Write one report (the task's body). Idempotent: only a queued report is claimed."""
+    """Write one report (the task's body). Idempotent: only a queued report is claimed, or one whose
+    worker died while writing it (running for longer than any task may: a redelivered task)."""
     now = utcnow()
     claimed = db.session.execute(
         update(Report)
-        .where(Report.id == report_id, Report.status == QUEUED)
+        .where(
+            Report.id == report_id,
+            or_(Report.status == QUEUED, and_(Report.status == RUNNING, Report.started_at < now - STALE_RUNNING)),
+        )
         .values(status=RUNNING, started_at=now, attempts=Report.attempts + 1, progress=0, error=None)
     ).rowcount
     db.session.commit()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from wedraw.core.fields import UtcDateTime
@@ -10,17 +12,24 @@ from wedraw.data_analysis.dashboard import GRANULARITIES, METRICS
 from wedraw.data_analysis.models import REPORT_STATUSES
 from wedraw.data_analysis.reports import FORMATS, KINDS
 
+# Days the statistics can cover: far enough either way, and never near date's own limits.
+DAYS = validate.Range(min=date(2000, 1, 1), max=date(2099, 12, 31), error="Must be between 2000-01-01 and 2099-12-31.")
+
 
 class RangeArgs(Schema):
-    date_from = fields.Date(required=True, data_key="from", metadata={"description": "First local day (YYYY-MM-DD)"})
-    date_to = fields.Date(required=True, data_key="to", metadata={"description": "Last local day, inclusive"})
+    date_from = fields.Date(
+        required=True, data_key="from", validate=DAYS, metadata={"description": "First local day (YYYY-MM-DD)"}
+    )
+    date_to = fields.Date(
+        required=True, data_key="to", validate=DAYS, metadata={"description": "Last local day, inclusive"}
+    )
     account = fields.String(
         validate=validate.Length(max=64), metadata={"description": "Only this Official Account appid / WeCom corp"}
     )
 
     @validates_schema
     def _ordered(self, data, **_):
-        if data["date_to"] < data["date_from"]:
+        if "date_from" in data and "date_to" in data and data["date_to"] < data["date_from"]:
             raise ValidationError("Must not be before from.", "to")
 
 
@@ -132,12 +141,12 @@ class FunnelSchema(Schema):
 class ReportRequestSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(list(KINDS)))
     format = fields.String(load_default="xlsx", validate=validate.OneOf(FORMATS))
-    date_from = fields.Date(required=True, data_key="from")
-    date_to = fields.Date(required=True, data_key="to")
+    date_from = fields.Date(required=True, data_key="from", validate=DAYS)
+    date_to = fields.Date(required=True, data_key="to", validate=DAYS)
 
     @validates_schema
     def _ordered(self, data, **_):
-        if data["date_to"] < data["date_from"]:
+        if "date_from" in data and "date_to" in data and data["date_to"] < data["date_from"]:
             raise ValidationError("Must not be before from.", "to")
 
 
