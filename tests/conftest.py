@@ -227,7 +227,13 @@ def serve():
 
     yield _serve
     for server in servers:
+        # Stop it whole, as a process exit would: the listening socket, every accepted connection
+        # (a client's pooled keep-alive connection must not outlive the server: a later server on
+        # the same port would never see what is sent on it) and the worker threads.
         server.close()
+        for channel in list(server._map.values()):
+            channel.close()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -22,6 +22,9 @@ from wedraw.wechat import reset_clients
 
 SMALL_WORLD = {"fans": 60, "members": 6, "departments": 2, "callback_base": None}
 # Fast retries and short leases so retry and recovery paths finish inside a test.
+# The robot's window, shortened from WeChat's minute (tests advance the sandbox's clock instead). Long
+# enough that the first 20 sends land inside it even on a busy machine.
+ROBOT_WINDOW_SECONDS = 12
 FAST = {
     "WEDRAW_MESSAGE_BACKOFF_SECONDS": "0.1",
     "WEDRAW_MESSAGE_BACKOFF_CAP_SECONDS": "0.5",
@@ -29,8 +32,7 @@ FAST = {
     "WEDRAW_MESSAGE_LEASE_SECONDS": "5",
     "WEDRAW_MESSAGE_STUCK_SECONDS": "3",
     "WEDRAW_MESSAGE_BATCH_SIZE": "25",
-    # The robot's window, shortened from WeChat's minute (tests advance the sandbox's clock instead).
-    "WEDRAW_MESSAGE_ROBOT_WINDOW_SECONDS": "5",
+    "WEDRAW_MESSAGE_ROBOT_WINDOW_SECONDS": str(ROBOT_WINDOW_SECONDS),
 }
 
 

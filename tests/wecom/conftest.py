@@ -2,7 +2,7 @@
 
 The sandbox runs once per module (its world is rebuilt for every test). Tests that send
 messages also get the message center served over HTTP (its internal routes) with a real
-worker on its queues; the robot's window is shortened to 5 s there, and tests advance the
+worker on its queues; the robot's window is shortened to ROBOT_WINDOW_SECONDS there, and tests advance the
 sandbox's clock so WeCom's own minute passes too.
 """
 
@@ -23,14 +23,16 @@ from wedraw.wechat import reset_clients
 
 SMALL_WORLD = {"fans": 10, "members": 30, "departments": 6, "callback_base": None}
 CORPS = "/api/wecom/corps"
+# The robot's minute, shortened (tests advance the sandbox's clock for WeCom's side). Long enough that
+# the first 20 sends land inside it even on a busy machine.
+ROBOT_WINDOW_SECONDS = 12
 FAST = {
     "WEDRAW_MESSAGE_BACKOFF_SECONDS": "0.2",
     "WEDRAW_MESSAGE_BACKOFF_CAP_SECONDS": "1",
     "WEDRAW_MESSAGE_QUOTA_PAUSE_SECONDS": "1",
     "WEDRAW_MESSAGE_LEASE_SECONDS": "5",
     "WEDRAW_MESSAGE_STUCK_SECONDS": "3",
-    # The robot's minute, shortened (tests advance the sandbox's clock for WeCom's side).
-    "WEDRAW_MESSAGE_ROBOT_WINDOW_SECONDS": "5",
+    "WEDRAW_MESSAGE_ROBOT_WINDOW_SECONDS": str(ROBOT_WINDOW_SECONDS),
 }
 
 
