@@ -215,25 +215,35 @@ def require_tier(reason: str):
 @pytest.fixture
 def serve():
     """Serve WSGI apps on free local ports in background threads; stopped after the test."""
-    from waitress.server import create_server
-
     servers = []
 
     def _serve(app, port: int | None = None) -> str:
-        server = create_server(app, host="127.0.0.1", port=port or 0, threads=8)
-        threading.Thread(target=server.run, daemon=True).start()
+        server = start_wsgi_server(app, port=port)
         servers.append(server)
         return f"http://127.0.0.1:{server.effective_port}"
 
     yield _serve
     for server in servers:
-        # Stop it whole, as a process exit would: the listening socket, every accepted connection
-        # (a client's pooled keep-alive connection must not outlive the server: a later server on
-        # the same port would never see what is sent on it) and the worker threads.
-        server.close()
-        for channel in list(server._map.values()):
-            channel.close()
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        stop_wsgi_server(server)
+
+
+def start_wsgi_server(app, port: int | None = None, threads: int = 8):
+    """waitress on 127.0.0.1 in a background thread. It polls with poll(), not select(): a long run opens
+    many descriptors, and select() cannot watch one numbered above 1024 (the server would stop answering)."""
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=port or 0, threads=threads, asyncore_use_poll=True)
+    threading.Thread(target=server.run, daemon=True).start()
+    return server
+
+
+def stop_wsgi_server(server) -> None:
+    """Stop it whole, as a process exit would: the listening socket, every accepted connection (a client's
+    pooled keep-alive connection must not outlive the server) and the worker threads."""
+    server.close()
+    for channel in list(server._map.values()):
+        channel.close()
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
 
 
 @pytest.fixture(scope="session", autouse=True)

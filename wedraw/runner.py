@@ -45,8 +45,15 @@ class Platform:
         self.messages: list[str] = []
 
     def _serve(self, app, port: int, name: str) -> None:
+        # poll(), not select(): select() cannot watch a descriptor numbered above 1024.
         server = create_server(
-            app, host=self.host, port=port, threads=8, ident="wedraw", clear_untrusted_proxy_headers=True
+            app,
+            host=self.host,
+            port=port,
+            threads=8,
+            ident="wedraw",
+            clear_untrusted_proxy_headers=True,
+            asyncore_use_poll=True,
         )
         thread = threading.Thread(target=server.run, name=f"http-{name}", daemon=True)
         thread.start()

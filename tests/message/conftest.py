@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import threading
 import time
 
 import pytest
 from sqlalchemy import insert, select
 
+from tests.conftest import start_wsgi_server, stop_wsgi_server
 from wedraw.core.factory import create_app
 from wedraw.message_center import credentials
 from wedraw.sandbox.client import SandboxControl
@@ -86,27 +86,19 @@ def _with_sandbox(settings, handle, env: dict):
 @pytest.fixture(scope="package")
 def module_official(apps, settings, module_sandbox):
     """The Official Account service, pointed at the sandbox and served over HTTP (its internal routes)."""
-    from waitress.server import create_server
-
     app = create_app("wechat_official", settings=_with_sandbox(settings, module_sandbox, {}))
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server = start_wsgi_server(app)
     yield app, f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    stop_wsgi_server(server)
 
 
 @pytest.fixture(scope="package")
 def module_miniprogram(apps, settings, module_sandbox):
     """The miniprogram service served over HTTP (its internal routes feed `members` audiences)."""
-    from waitress.server import create_server
-
     app = create_app("miniprogram", settings=_with_sandbox(settings, module_sandbox, {}))
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server = start_wsgi_server(app, threads=4)
     yield app, f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    stop_wsgi_server(server)
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import threading
 import time
 
 import pytest
 
+from tests.conftest import start_wsgi_server, stop_wsgi_server
 from wedraw.core.factory import create_app
 from wedraw.message_center import credentials
 from wedraw.sandbox.client import SandboxControl
@@ -224,19 +224,16 @@ def wecom_worker(module_wecom_worker, sandbox):
 @pytest.fixture(scope="module")
 def message_center(apps, settings, module_sandbox):
     """The message center pointed at the sandbox, served over HTTP, with a real worker: yields its URL and app."""
-    from waitress.server import create_server
-
     mc_settings = _pointed(settings, module_sandbox)
     app = create_app("message_center", settings=mc_settings)
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    threading.Thread(target=server.run, daemon=True).start()
+    server = start_wsgi_server(app)
     celery, running = _worker("message_center", mc_settings, ["message_center", "wechat_push"], "threads", 4)
     try:
         with running:
             yield dataclasses.make_dataclass("MC", ["url", "app"])(f"http://127.0.0.1:{server.effective_port}", app)
     finally:
         purge(celery, ["message_center", "wechat_push"])
-        server.close()
+        stop_wsgi_server(server)
 
 
 @pytest.fixture
