@@ -160,3 +160,22 @@ def wait_for_seconds(predicate, timeout):
     from tests.wecom.conftest import wait_for
 
     return wait_for(predicate, timeout)
+
+
+def test_a_corp_with_a_bad_app_is_refused_whole(api, wc_app):
+
+    def app(agent_id: int, **extra) -> dict:
+        return {"agent_id": agent_id, "name": f"应用{agent_id}", "secret": "s" * 43, **extra}
+
+    body = {"corp_id": "wwbad0000000000001", "name": "重复应用"}
+    twice = api.post(CORPS, json={**body, "apps": [app(1000002), app(1000002)]})
+    assert twice.status_code == 422 and "apps" in twice.get_json()["errors"]
+    half_keyed = api.post(CORPS, json={**body, "apps": [app(1000002), app(1000003, token="t0ken")]})
+    assert half_keyed.status_code == 422 and "aes_key" in half_keyed.get_json()["errors"]
+    with wc_app.app_context():
+        assert db.session.execute(select(Corp.id).where(Corp.corp_id == body["corp_id"])).first() is None
+
+    created = api.post(CORPS, json={**body, "apps": [app(1000002)]})
+    assert created.status_code == 201, created.get_json()
+    again = api.post(f"{CORPS}/{created.get_json()['id']}/apps", json=app(1000002))
+    assert again.status_code == 409 and again.get_json()["code"] == "conflict"

@@ -9,6 +9,7 @@ unreachable is 424 `wechat_unavailable`, any other refusal 409 `wechat_<errcode>
 from __future__ import annotations
 
 import logging
+import math
 import re
 from datetime import timedelta
 
@@ -164,7 +165,8 @@ def _login_refusal(result) -> ApiError:
             409, f"WeChat refused the login: {result.meaning} (errcode {result.errcode}).", f"wechat_{result.errcode}"
         )
     if result.errcode == 45011:
-        g.retry_after = int(result.retry_after or RETRY_AFTER_THROTTLED)
+        # Whole seconds, rounded up: a client that waits this long is never early.
+        g.retry_after = math.ceil(result.retry_after or RETRY_AFTER_THROTTLED)
         return ApiError(
             429,
             "WeChat is throttling logins for this Mini Program (errcode 45011): try again in a minute.",

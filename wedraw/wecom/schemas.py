@@ -121,6 +121,12 @@ class CorpCreateSchema(Schema):
     enabled = fields.Boolean(load_default=True)
     apps = fields.List(fields.Nested(AppCreateSchema), validate=validate.Length(max=20), load_only=True)
 
+    @validates_schema
+    def _distinct_agents(self, data, **_):
+        agent_ids = [app["agent_id"] for app in data.get("apps") or []]
+        if len(agent_ids) != len(set(agent_ids)):
+            raise ValidationError("Each app of a corp has its own agent id.", "apps")
+
 
 class CorpUpdateSchema(Schema):
     name = fields.String(validate=NAME)

@@ -245,7 +245,10 @@ def get_corp(corp_ref: int) -> Corp:
 
 
 def create_corp(data: dict) -> Corp:
+    """The corp and its apps; everything is checked before the corp is stored, so a bad app leaves no corp."""
     _check_callback_keys(data.get("contacts_token"), data.get("contacts_aes_key"), data["corp_id"], "contacts_")
+    for app in data.get("apps") or []:
+        _check_callback_keys(app.get("token"), app.get("aes_key"), data["corp_id"])
     corp = Corp(corp_id=data["corp_id"], name=data["name"], enabled=data.get("enabled", True))
     for field in ("contacts_secret", "customer_secret", "contacts_token", "contacts_aes_key"):
         _set_secret(corp, field, data.get(field))
@@ -321,10 +324,15 @@ def create_app(corp_ref: int, data: dict) -> App:
     _set_secret(app, "token", data.get("token"))
     _set_secret(app, "aes_key", data.get("aes_key"))
     db.session.add(app)
-    db.session.flush()
+    conflict = f"Agent {data['agent_id']} is already configured in this corp."
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise ApiError(409, conflict, "conflict") from None
     _only_default(corp_ref, app)
     bump_config(corp_ref)
-    commit(f"Agent {data['agent_id']} is already configured in this corp.")
+    commit(conflict)
     return app
 
 
