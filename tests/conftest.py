@@ -9,6 +9,7 @@ Two backends run the same tests:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -196,12 +197,10 @@ def make_user(apps, admin):
 @pytest.fixture
 def user_center_worker(apps, settings):
     """A real Celery worker (in a thread) consuming the user center's queue."""
-    from celery.contrib.testing.worker import start_worker
-
     from workers.bootstrap import build_worker_app
 
     celery = build_worker_app("user_center", settings=settings)
-    with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+    with run_worker(celery):
         yield celery
 
 
@@ -244,6 +243,28 @@ def stop_wsgi_server(server) -> None:
     for channel in list(server._map.values()):
         channel.close()
     server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+
+
+@contextlib.contextmanager
+def run_worker(celery, *, queues=None, pool: str = "solo", concurrency: int = 1):
+    """A real Celery worker in a thread of this process; stopped (and waited for) on exit. Yields the worker.
+
+    It runs Celery's synchronous consumer loop, not the event loop: kombu keeps one event loop (hub)
+    per process, so two worker threads on Redis would share it, read each other's sockets and hang.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    options = {"queues": list(queues)} if queues else {}
+    with start_worker(
+        celery,
+        pool=pool,
+        concurrency=concurrency,
+        perform_ping_check=False,
+        shutdown_timeout=30,
+        use_eventloop=False,
+        **options,
+    ) as worker:
+        yield worker
 
 
 @pytest.fixture(scope="session", autouse=True)

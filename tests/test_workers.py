@@ -6,6 +6,7 @@ import importlib
 import json
 import time
 
+from tests.conftest import run_worker
 from wedraw.core.jobs import LOCKED_ATTR
 from wedraw.core.registry import SERVICES, all_queues
 from wedraw.core.store import lock, store_for
@@ -43,7 +44,6 @@ def test_a_locked_job_does_not_run_twice_at_once(apps, settings):
 
 
 def test_tasks_run_in_their_service_app_and_carry_the_request_id(settings, apps):
-    from celery.contrib.testing.worker import start_worker
     from flask import current_app
 
     from wedraw.core.celery_app import make_celery
@@ -58,7 +58,7 @@ def test_tasks_run_in_their_service_app_and_carry_the_request_id(settings, apps)
         store.set("tests:probe", json.dumps(seen), ttl=60)
 
     sender = make_celery("wechat_official", settings)
-    with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+    with run_worker(celery):
         token = request_id_var.set("rid-from-web")
         try:
             sender.send_task("tests.probe", queue="user_center")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import free_port, require_tier
+from tests.conftest import free_port, require_tier, run_worker
 from wedraw.core.config import Settings
 from wedraw.core.factory import create_app
 from wedraw.frontdoor import CONSOLE_DIST, FrontDoor
@@ -118,10 +118,8 @@ def wechat_site(apps, settings, serve):
 @pytest.fixture
 def wechat_worker(wechat_site):
     """A real Celery worker (in a thread) on the wechat_official queue, pointed at the site's sandbox."""
-    from celery.contrib.testing.worker import start_worker
-
     from workers.bootstrap import build_worker_app
 
     celery = build_worker_app("wechat_official", settings=wechat_site.settings)
-    with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+    with run_worker(celery):
         yield celery

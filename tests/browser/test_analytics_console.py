@@ -6,6 +6,7 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.browser.test_console import sign_in
+from tests.conftest import run_worker
 
 pytestmark = pytest.mark.browser
 
@@ -32,12 +33,10 @@ def analytics_demo(apps):
 @pytest.fixture
 def reports_worker(apps, settings):
     """A real Celery worker (in a thread) on the data analysis `reports` queue."""
-    from celery.contrib.testing.worker import start_worker
-
     from workers.bootstrap import build_worker_app
 
     celery = build_worker_app("data_analysis", settings=settings)
-    with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=["reports"]):
+    with run_worker(celery, queues=["reports"]):
         yield celery
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from tests.browser.conftest import CONSOLE_DIST
 from tests.browser.test_console import sign_in
-from tests.conftest import require_tier
+from tests.conftest import require_tier, run_worker
 from tests.message.conftest import FAST, seed_fans
 from tests.message.test_members_audience import store_members
 from wedraw.core.factory import create_app
@@ -54,7 +54,6 @@ def message_site(apps, settings, serve):
     senders seeded as `make run` seeds them, and a real Celery worker on the message center's queues."""
     if not (CONSOLE_DIST / "index.html").is_file():
         require_tier("the console is not built (make test builds it: cd frontend/admin && npm ci && npm run build)")
-    from celery.contrib.testing.worker import start_worker
     from celery.signals import worker_ready
 
     from wedraw.message_center.seed import seed_demo as seed_messages
@@ -96,14 +95,7 @@ def message_site(apps, settings, serve):
         tagged = [o for i, o in enumerate(users.openids) if users.is_subscribed(i) and TAG_ID in users.tags_of(i)]
         url = serve(FrontDoor(site_apps))
         celery = build_worker_app("message_center", settings=site_settings)
-        with start_worker(
-            celery,
-            pool="threads",
-            concurrency=4,
-            perform_ping_check=False,
-            shutdown_timeout=30,
-            queues=["message_center", "wechat_push"],
-        ) as worker:
+        with run_worker(celery, queues=["message_center", "wechat_push"], pool="threads", concurrency=4) as worker:
             transport = getattr(getattr(worker.consumer, "connection", None), "transport", None)
             if transport is not None and getattr(transport, "polling_interval", None):
                 transport.polling_interval = 0.05  # the embedded (SQLite) broker; no effect on Redis

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from tests.browser.conftest import CONSOLE_DIST
 from tests.browser.test_console import sign_in
-from tests.conftest import free_port, require_tier
+from tests.conftest import free_port, require_tier, run_worker
 from tests.wecom.conftest import wait_for
 from wedraw.core.config import Settings
 from wedraw.core.factory import create_app
@@ -56,19 +56,13 @@ class WeComSite:
 
         One per test: a worker thread runs tasks with Celery's current app (the last one built).
         """
-        from celery.contrib.testing.worker import start_worker
-
         from workers.bootstrap import build_worker_app
 
         queues = {"wecom": ["wecom"], "message_center": ["message_center", "wechat_push"]}[service]
         celery = build_worker_app(service, settings=self.settings)
         _purge(celery, queues)
         self.workers.callback(_purge, celery, queues)
-        self.workers.enter_context(
-            start_worker(
-                celery, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30, queues=queues
-            )
-        )
+        self.workers.enter_context(run_worker(celery, queues=queues, pool="threads", concurrency=2))
 
     def world_corp(self):
         return self.sandbox.world.corps[self.demo.corp_id]

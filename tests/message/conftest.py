@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlalchemy import insert, select
 
-from tests.conftest import start_wsgi_server, stop_wsgi_server
+from tests.conftest import run_worker, start_wsgi_server, stop_wsgi_server
 from wedraw.core.factory import create_app
 from wedraw.message_center import credentials
 from wedraw.sandbox.client import SandboxControl
@@ -258,20 +258,11 @@ def oa_templates(api, senders):
 
 
 def _start_worker(mc_settings):
-    from celery.contrib.testing.worker import start_worker
-
     from workers.bootstrap import build_worker_app
 
     celery = build_worker_app("message_center", settings=mc_settings)
     purge_queues(celery)
-    return celery, start_worker(
-        celery,
-        pool="threads",
-        concurrency=4,
-        perform_ping_check=False,
-        shutdown_timeout=30,
-        queues=["message_center", "wechat_push"],
-    )
+    return celery, run_worker(celery, queues=["message_center", "wechat_push"], pool="threads", concurrency=4)
 
 
 @pytest.fixture(scope="package")

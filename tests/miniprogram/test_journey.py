@@ -11,6 +11,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import run_worker
 from tests.miniprogram.conftest import bearer
 from wedraw.core.factory import create_app
 from wedraw.sandbox.world import person_profile
@@ -40,8 +41,6 @@ def worker():
     and sends to other services' queues are not delivered (no worker of theirs runs here).
 
     One per test: Celery's worker looks tasks up in the process's current app."""
-    from celery.contrib.testing.worker import start_worker
-
     from wedraw.core.registry import get_service
     from workers.bootstrap import build_worker_app
 
@@ -63,9 +62,7 @@ def worker():
 
         celery.send_task = recording_send_task
         celery.sent = sent
-        context = start_worker(
-            celery, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=list(get_service(service).queues)
-        )
+        context = run_worker(celery, queues=get_service(service).queues)
         context.__enter__()
         running.append(context)
         return celery

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from tests.conftest import run_worker
 from wedraw.core.factory import create_app
 from wedraw.sandbox.client import SandboxControl
 from wedraw.sandbox.server import start_sandbox
@@ -96,8 +97,6 @@ def wired(oa_app, sandbox, account, serve, demo):
 @pytest.fixture
 def oa_worker(oa_app, oa_settings):
     """A real Celery worker (in a thread) on the wechat_official queue, pointed at the sandbox."""
-    from celery.contrib.testing.worker import start_worker
-
     from workers.bootstrap import build_worker_app
 
     celery = build_worker_app("wechat_official", settings=oa_settings)
@@ -110,7 +109,7 @@ def oa_worker(oa_app, oa_settings):
 
     celery.send_task = recording_send_task
     celery.sent = sent
-    with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+    with run_worker(celery):
         yield celery
 
 

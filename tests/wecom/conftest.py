@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.conftest import start_wsgi_server, stop_wsgi_server
+from tests.conftest import run_worker, start_wsgi_server, stop_wsgi_server
 from wedraw.core.factory import create_app
 from wedraw.message_center import credentials
 from wedraw.sandbox.client import SandboxControl
@@ -193,15 +193,11 @@ def purge(celery, queues) -> None:
 
 
 def _worker(service: str, settings, queues: list[str], pool: str, concurrency: int):
-    from celery.contrib.testing.worker import start_worker
-
     from workers.bootstrap import build_worker_app
 
     celery = build_worker_app(service, settings=settings)
     purge(celery, queues)
-    return celery, start_worker(
-        celery, pool=pool, concurrency=concurrency, perform_ping_check=False, shutdown_timeout=30, queues=queues
-    )
+    return celery, run_worker(celery, queues=queues, pool=pool, concurrency=concurrency)
 
 
 @pytest.fixture(scope="module")
