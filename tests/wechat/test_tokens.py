@@ -174,3 +174,28 @@ def test_store_for_the_settings_is_where_tokens_live(sandbox, oa):
     assert oa.call(oa.api.user.get_followers).ok
     raw = store_for(sandbox.settings).get(f"wechat:app:{sandbox.demo.official.appid}:{RECORD_KEY}")
     assert raw and oa.api.shared_token.record().token in raw
+
+
+def test_a_process_reuses_its_token_briefly_and_replaces_one_wechat_refuses(sandbox, oa, monkeypatch):
+    from wedraw.wechat import tokens
+
+    assert oa.call(oa.api.user.get_followers).ok
+    storage = oa.api.shared_token.storage
+    reads = []
+    read = storage.get
+    monkeypatch.setattr(storage, "get", lambda key, default=None: reads.append(key) or read(key, default))
+    for _ in range(3):
+        assert oa.call(oa.api.user.get_followers).ok
+    assert reads == []  # no store round trip per call
+
+    assert sandbox.control.expire_tokens(sandbox.demo.official.appid) == 1  # WeChat now answers 42001
+    result = oa.call(oa.api.user.get_followers)
+    assert result.ok and result.attempts == 2  # replaced through the store, under the lock
+    assert RECORD_KEY in reads
+
+    monkeypatch.setattr(tokens, "LOCAL_REUSE_SECONDS", 0.0)
+    oa.api.shared_token.forget()
+    assert oa.call(oa.api.user.get_followers).ok  # a new token, remembered with no reuse window...
+    reads.clear()
+    assert oa.call(oa.api.user.get_followers).ok
+    assert reads == [RECORD_KEY]  # ...so the next call reads the shared store again

@@ -26,6 +26,10 @@ log = logging.getLogger("wedraw.wechat.tokens")
 RECORD_KEY = "access_token"
 REFRESH_MARGIN = 300  # refresh this long before expiry: older tokens are still valid meanwhile
 REFRESH_AHEAD = 900  # the scheduled job refreshes tokens with less than this left
+# How long a process reuses the token it last read before reading the shared store again. Safe because
+# a replaced token keeps working for 5 minutes on WeChat's side, and a token WeChat refuses (40001/42001)
+# is replaced through `refresh`, which always reads the store. Saves a store round trip per API call.
+LOCAL_REUSE_SECONDS = 5.0
 
 
 class TokenFetchError(Exception):
@@ -85,6 +89,10 @@ class SharedAccessToken:
         self.lock_ttl = lock_ttl
         self.metrics = registry or metrics
         self.clock = clock
+        self._local: tuple[TokenRecord, float] | None = None  # (record, monotonic time to read again)
+
+    def _remember(self, record: TokenRecord) -> None:
+        self._local = (record, time.monotonic() + LOCAL_REUSE_SECONDS)
 
     def record(self) -> TokenRecord | None:
         value = self.storage.get(RECORD_KEY)
@@ -97,8 +105,12 @@ class SharedAccessToken:
 
     def current(self) -> str:
         """The shared token, refreshed first when it is missing or about to expire."""
+        local = self._local
+        if local is not None and time.monotonic() < local[1] and self._fresh(local[0]):
+            return local[0].token
         record = self.record()
         if self._fresh(record):
+            self._remember(record)
             return record.token
         return self.refresh(stale=record.token if record else None)
 
@@ -111,11 +123,14 @@ class SharedAccessToken:
         with lock(self.storage.store, f"{self.storage.prefix}refresh", ttl=self.lock_ttl, wait=self.lock_ttl + 5):
             record = self.record()
             if self._fresh(record) and record.token != stale:
+                self._remember(record)
                 return record.token
             result = self._fetch()
             expires_in = int(result.get("expires_in") or 7200)
             token = result["access_token"]
-            self.storage.set(RECORD_KEY, {"token": token, "expires_at": self.clock() + expires_in}, ttl=expires_in)
+            expires_at = self.clock() + expires_in
+            self.storage.set(RECORD_KEY, {"token": token, "expires_at": expires_at}, ttl=expires_in)
+            self._remember(TokenRecord(token, expires_at))
             log.info("access token refreshed", extra={"fields": {"app": self.app, "expires_in": expires_in}})
             return token
 
@@ -140,4 +155,5 @@ class SharedAccessToken:
         return True
 
     def forget(self) -> None:
+        self._local = None
         self.storage.delete(RECORD_KEY)
