@@ -77,6 +77,7 @@ RECORD_SECONDS = 0.5  # results are recorded at least this often, so a killed wo
 SHORT_WAIT = 1.0  # a rate-limit wait up to this long is slept out inside the task
 TASK_BUDGET = 240.0  # seconds a push task sends before handing the rest to a fresh task
 STATUS_SECONDS = 0.5  # how often a push task looks at its campaign's status (pause / cancel)
+FACTS_SECONDS = 5.0  # final outcomes go to data analysis at least this often (and per facts.BATCH)
 
 _t = Delivery.__table__
 _RECORD = (
@@ -266,10 +267,22 @@ class Run:
     unsubscribed: dict[str, set[str]] = field(default_factory=dict)
     stopped: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    final_ids: list[int] = field(default_factory=list)  # recorded final outcomes not yet reported
+    reported: float = field(default_factory=time.monotonic)
 
     def due(self, when: datetime) -> None:
         if self.next_due is None or when < self.next_due:
             self.next_due = when
+
+    def finished(self, delivery_ids: list[int]) -> None:
+        """Recorded final outcomes, reported to data analysis in batches rather than per results write."""
+        self.final_ids.extend(delivery_ids)
+        if len(self.final_ids) >= facts.BATCH or time.monotonic() - self.reported > FACTS_SECONDS:
+            self.report()
+
+    def report(self) -> None:
+        ids, self.final_ids, self.reported = self.final_ids, [], time.monotonic()
+        facts.report_outcomes(ids)
 
 
 def _campaign_status(campaign_id: int | None) -> str | None:
@@ -518,7 +531,7 @@ def _write(run: Run, writes: list[tuple[Row, Outcome, str]], *, attempted: bool 
         result = db.session.execute(_RECORD, others)
         recorded += result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(others)
     db.session.commit()
-    facts.report_outcomes([p["b_id"] for p in params if p["b_status"] in ("sent", FAILED_FINAL)])
+    run.finished([p["b_id"] for p in params if p["b_status"] in ("sent", FAILED_FINAL)])
     lost = len(params) - recorded
     if lost > 0:
         log.warning("%d result(s) not recorded: their lease ran out and another run took them", lost)
@@ -585,10 +598,13 @@ def _push(
         if not rows:
             return summary
         run = Run(token, campaign.id if campaign else None, redispatch, started=started)
-        for route in _routes(rows, channel, sender, message, fallback):
-            if run.stopped:
-                break
-            _run_route(run, route)
+        try:
+            for route in _routes(rows, channel, sender, message, fallback):
+                if run.stopped:
+                    break
+                _run_route(run, route)
+        finally:
+            run.report()  # what was recorded is reported, even when the run ends in an error
         # Rows this run claimed but did not finish (paused, cancelled, out of budget).
         left = (
             db.session.execute(select(Delivery.id).where(Delivery.claim == token, Delivery.status == SENDING))
