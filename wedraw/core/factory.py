@@ -132,11 +132,13 @@ def create_app(
         key_func=_client_ip,
         app=app,
         application_limits=[settings.rate_limit],
-        application_limits_exempt_when=_rate_exempt,
         storage_uri=settings.rate_limit_storage_url,
         headers_enabled=True,
         strategy="moving-window",
     )
+    # A request filter, not `application_limits_exempt_when`: the limiter stops at it, before resolving
+    # any limit, which keeps that work off every WeChat callback.
+    limiter.request_filter(_rate_exempt)
     app.extensions["wedraw.limiter"] = limiter
 
     init_auth(app)
