@@ -33,6 +33,20 @@ def test_every_periodic_job_is_a_registered_locked_task_on_its_owners_queue(sett
     assert PERIODIC_JOBS
 
 
+def test_every_task_has_limits_celery_accepts_so_it_can_be_queued_and_retried(settings):
+    checked = 0
+    for name, spec in SERVICES.items():
+        if not spec.queues:
+            continue
+        for task_name, task in build_worker_app(name, settings=settings).tasks.items():
+            if task_name.startswith("celery."):
+                continue
+            assert task.time_limit, f"{task_name} has no time limit"
+            assert task.soft_time_limit and task.soft_time_limit < task.time_limit, task_name
+            checked += 1
+    assert checked > 20
+
+
 def test_a_locked_job_does_not_run_twice_at_once(apps, settings):
     from wedraw.user_center.tasks import PRUNE_SESSIONS_TASK
 

@@ -83,6 +83,13 @@ def make_celery(service: str, settings, flask_app_factory=None) -> Celery:
             with flask_app().app_context():
                 return super().__call__(*args, **kwargs)
 
+        @classmethod
+        def on_bound(cls, app) -> None:
+            # A task with its own hard limit below the default soft one gets a soft limit under it: Celery
+            # refuses to queue (and so to retry) a task whose soft limit exceeds its hard one.
+            if cls.time_limit and (cls.soft_time_limit is None or cls.soft_time_limit > cls.time_limit):
+                cls.soft_time_limit = max(1, cls.time_limit - max(5, cls.time_limit // 10))
+
     celery.Task = ServiceTask
     celery.wedraw_settings = settings  # type: ignore[attr-defined]
     celery.flask_app = flask_app  # type: ignore[attr-defined]
