@@ -79,7 +79,8 @@ def test_each_mode_round_trips_through_the_pusher(mode, api, base, sandbox, demo
         ("event", "subscribe", WELCOME),
         ("text", None, "积分规则"),
     ]
-    assert all(m.handed_on_at is not None for m in stored)
+    # Their follow-ups reach the broker from the hand-off's thread, moments after the answer.
+    wait_for(lambda: all(m.handed_on_at is not None for m in _rows(oa_app, Message.openid == follow["from"])))
 
 
 def test_url_verification(sandbox, demo, wired):
@@ -186,6 +187,28 @@ def test_forged_stale_bomb_oversized_and_unknown_store_nothing(api, base, oa_app
     assert _count(oa_app, Message) == 1
 
 
+def test_a_batch_of_follow_ups_hands_one_that_must_wait_to_its_own_task(oa_app, oa_worker, monkeypatch):
+    first = 10**9  # ids no stored message has: the re-sent tasks find nothing when they run
+    done = []
+
+    def process(message_id):
+        if message_id < first:
+            return "processed"  # the worker taking a task an earlier test left: not this batch's
+        done.append(message_id)
+        if message_id == first + 1:
+            raise services.RetryLater("profile fetch: WeChat busy", 7)
+        if message_id == first + 2:
+            raise RuntimeError("database hiccup")
+        return "processed"
+
+    monkeypatch.setattr(services, "process_message", process)
+    batch = [first, first + 1, first + 2, first + 3]
+    result = oa_worker.tasks[services.PROCESS_MESSAGES_TASK].apply(args=[batch]).get()
+    assert done == batch and result == {"processed": 2, "retrying": 2}
+    resent = [(name, queue) for name, queue, _ in oa_worker.sent if name == services.PROCESS_MESSAGE_TASK]
+    assert resent == [(services.PROCESS_MESSAGE_TASK, services.QUEUE)] * 2
+
+
 def test_a_broker_outage_loses_nothing(api, base, sandbox, demo, wired, oa_app, oa_worker):
     _replies(api, base)
     live = oa_app.extensions["celery"]
@@ -195,6 +218,8 @@ def test_a_broker_outage_loses_nothing(api, base, sandbox, demo, wired, oa_app, 
     try:
         follow = sandbox.control.act("follow", appid=demo.appid)
         text = sandbox.control.act("text", appid=demo.appid, openid=follow["from"], content="积分")
+        with oa_app.app_context():
+            assert services.callback_handoff().drain()  # tried, and refused, while the broker was down
     finally:
         oa_app.extensions["celery"] = live
     assert follow["push"]["status"] == "replied" and follow["push"]["reply"]["Content"] == WELCOME

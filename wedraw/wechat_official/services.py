@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from wedraw.core.crypto import cipher_for
 from wedraw.core.db import naive_utc, utcnow
 from wedraw.core.errors import ApiError
+from wedraw.core.handoff import BatchHandOff, handoff_for
 from wedraw.core.pagination import paginate
 from wedraw.wechat import CallPolicy, Final, OfficialAccount, OfficialAccountConfig, official_account
 from wedraw.wechat.callbacks import CallbackCodec, Incoming, MessageCrypto
@@ -47,7 +48,9 @@ from wedraw.wechat_official.models import (
 log = logging.getLogger("wedraw.wechat_official")
 
 QUEUE = "wechat_official"
-PROCESS_MESSAGE_TASK = "wechat_official.process_message"
+PROCESS_MESSAGE_TASK = "wechat_official.process_message"  # one message (and its retries)
+PROCESS_MESSAGES_TASK = "wechat_official.process_messages"  # a batch handed on together
+HAND_ON_BATCH = 200
 SYNC_FANS_TASK = "wechat_official.sync_fans"
 # Tasks of other services, sent by name to their owner's queue.
 AWARD_SUBSCRIBE_TASK, POINTS_QUEUE = "points_mall.award_subscribe", "points"
@@ -493,9 +496,8 @@ def handle_callback(target: CallbackTarget, incoming: Incoming) -> str | None:
         "auto_reply_id": rule.id if rule else None,
         "wechat_time": when,
         "received_at": now,
-        # Marked in this transaction to save a write per callback; cleared below if the broker refuses.
-        "handed_on_at": now,
-        "hand_on_attempts": 1,
+        "handed_on_at": None,  # set when the hand-off's batch reaches the broker
+        "hand_on_attempts": 0,
         "status": "received",
     }
     try:
@@ -520,25 +522,28 @@ def handle_callback(target: CallbackTarget, incoming: Incoming) -> str | None:
             .values(original_id=message["ToUserName"][:32])
         )
     db.session.commit()
-    hand_on([message_id], marked=True)
+    callback_handoff().submit(message_id)
     return reply
 
 
-def hand_on(message_ids: list[int], marked: bool = False) -> int:
-    """Queue the follow-up task of each message and record which the broker took. Never raises.
+def callback_handoff() -> BatchHandOff:
+    """This app's hand-off of stored callbacks: their follow-up tasks go to the broker in batches."""
+    return handoff_for(current_app._get_current_object(), "wechat_official.callbacks", hand_on)
 
-    `marked`: the rows were stored with `handed_on_at` set (the callback's fast path); those
-    the broker refuses get it cleared, so the sweep finds them.
+
+def hand_on(message_ids: list[int]) -> int:
+    """Queue the follow-up of these messages (one task per HAND_ON_BATCH) and record which the broker took.
+
+    Never raises: rows the broker did not take keep no `handed_on_at`, and the sweep finds them.
     """
     if not message_ids:
         return 0
     celery = current_app.extensions["celery"]
     sent: list[int] = []
-    for message_id in message_ids:
+    for start in range(0, len(message_ids), HAND_ON_BATCH):
+        batch = message_ids[start : start + HAND_ON_BATCH]
         try:
-            celery.send_task(
-                PROCESS_MESSAGE_TASK, args=[message_id], queue=QUEUE, retry=True, retry_policy=HAND_ON_RETRY
-            )
+            celery.send_task(PROCESS_MESSAGES_TASK, args=[batch], queue=QUEUE, retry=True, retry_policy=HAND_ON_RETRY)
         except Exception as exc:  # broker down: the rows wait for the sweep
             log.warning(
                 "broker unavailable, %d message(s) left for the sweep: %s",
@@ -546,21 +551,18 @@ def hand_on(message_ids: list[int], marked: bool = False) -> int:
                 type(exc).__name__,
             )
             break
-        sent.append(message_id)
-    unsent = [i for i in message_ids if i not in set(sent)]
-    try:
-        if marked and unsent:
-            db.session.execute(update(Message).where(Message.id.in_(unsent)).values(handed_on_at=None))
-        elif not marked and sent:
+        sent.extend(batch)
+    if sent:
+        try:
             db.session.execute(
                 update(Message)
                 .where(Message.id.in_(sent))
                 .values(handed_on_at=utcnow(), hand_on_attempts=Message.hand_on_attempts + 1)
             )
-        db.session.commit()
-    except Exception:  # if the mark is lost, the stale-row sweep still finds the message unprocessed
-        db.session.rollback()
-        log.exception("could not record which messages were handed on")
+            db.session.commit()
+        except Exception:  # if the mark is lost, the sweep hands them on again (the task is idempotent)
+            db.session.rollback()
+            log.exception("could not record which messages were handed on")
     return len(sent)
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 
 from wedraw.core.jobs import locked
-from wedraw.wechat_official.services import PROCESS_MESSAGE_TASK, SYNC_FANS_TASK
+from wedraw.wechat_official.services import PROCESS_MESSAGE_TASK, PROCESS_MESSAGES_TASK, QUEUE, SYNC_FANS_TASK
 
 log = logging.getLogger("wedraw.wechat_official.tasks")
 
 SWEEP_TASK = "wechat_official.sweep_unhanded"
 INCREMENTAL_SYNC_TASK = "wechat_official.incremental_sync"
 REFRESH_TOKENS_TASK = "wechat_official.refresh_tokens"
+BATCH_BUDGET_SECONDS = 60  # a batch of follow-ups hands what it has not reached to a fresh task after this
 
 
 def register_tasks(celery) -> None:
@@ -37,6 +38,36 @@ def register_tasks(celery) -> None:
         except Exception as exc:  # database or broker hiccup: retried, and the sweep is the backstop
             db.session.rollback()
             raise self.retry(exc=exc) from exc
+
+    @celery.task(name=PROCESS_MESSAGES_TASK, shared=False, max_retries=0, time_limit=300, soft_time_limit=240)
+    def process_messages(message_ids: list[int]) -> dict:
+        """The follow-ups of a batch of callbacks. One that must wait (a profile fetch WeChat refused for
+        now) or fails goes on as its own `process_message` task with that task's retries."""
+        import time
+
+        from wedraw.wechat_official.models import db
+        from wedraw.wechat_official.services import RetryLater
+        from wedraw.wechat_official.services import process_message as process
+
+        started, outcomes = time.monotonic(), {}
+        for n, message_id in enumerate(message_ids):
+            if time.monotonic() - started > BATCH_BUDGET_SECONDS:  # slow WeChat: the rest in a fresh task
+                process_messages.apply_async(args=[message_ids[n:]], queue=QUEUE)
+                outcomes["continued"] = len(message_ids) - n
+                break
+            try:
+                outcome = process(message_id)
+            except RetryLater as exc:
+                db.session.rollback()
+                process_message.apply_async(args=[message_id], countdown=exc.countdown, queue=QUEUE)
+                outcome = "retrying"
+            except Exception:  # database or broker hiccup: retried on its own, and the sweep is the backstop
+                db.session.rollback()
+                log.exception("message %s: follow-up failed; retrying it on its own", message_id)
+                process_message.apply_async(args=[message_id], countdown=10, queue=QUEUE)
+                outcome = "retrying"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        return outcomes
 
     @celery.task(
         name=SYNC_FANS_TASK,
