@@ -24,6 +24,7 @@ from flask import Flask
 log = logging.getLogger("wedraw.core.handoff")
 
 IDLE_SECONDS = 30.0  # a thread with nothing to do for this long ends; the next submit starts another
+GATHER_SECONDS = 0.05  # after the first id, how long the thread lets more gather before publishing
 _live: weakref.WeakSet[BatchHandOff] = weakref.WeakSet()
 
 
@@ -78,6 +79,10 @@ class BatchHandOff:
                         if self._thread is threading.current_thread():
                             self._thread = None
                         return
+                # A publish costs about as much as a callback: let a busy process gather a few first.
+                deadline = time.monotonic() + GATHER_SECONDS
+                while len(self._ids) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(left)
                 batch, self._ids = self._ids[: self.max_batch], self._ids[self.max_batch :]
                 self._busy = len(batch)
             try:
