@@ -181,6 +181,21 @@ def test_full_sync_shows_its_progress_until_every_follower_is_listed(page, wecha
     assert "（未获取昵称）" not in page.locator('[data-test="fans-table"]').inner_text()
     assert page.locator('[data-test="fan-sync-full"]').is_enabled()
 
+    # Blacklist the first fan: WeChat's blacklist holds them, the list marks them and filters on it.
+    openid = page.locator('[data-test="fan-openid"]').first.inner_text()
+    page.locator('[data-test="fans-table"] .el-table__body .el-checkbox').first.click()
+    page.locator('[data-test="fans-blacklist"]').click()
+    confirm(page, "拉黑")
+    page.locator(".el-message--success").get_by_text("拉黑成功：1 位粉丝").wait_for()
+    page.locator('[data-test="fan-blacklisted"]').wait_for()
+    users = site.control.users(site.demo.appid, 0, 1000)["users"]
+    assert [u["openid"] for u in users if u["blacklisted"]] == [openid]
+    page.locator('[data-test="fans-search-blacklisted"]').click()
+    page.locator(".el-select-dropdown__item", has_text="已拉黑").click()
+    page.locator('[data-test="fans-search-submit"]').click()
+    page.locator(".el-pagination__total").get_by_text("共 1 条").wait_for()
+    assert page.locator('[data-test="fan-openid"]').inner_text() == openid
+
 
 def test_accounts_are_masked_checked_against_wechat_and_chosen_in_the_account_bar(page, wechat_site):
     site = wechat_site

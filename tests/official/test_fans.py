@@ -170,3 +170,61 @@ def test_tags_sync_crud_and_batches_of_50(api, base, account, sandbox, demo, oa_
     assert "很活跃" not in names
     too_many = api.post(f"{base}/tags/{synced.get_json()[1]['id']}/tag-fans", json={"openids": ["o" * 28] * 1001})
     assert too_many.status_code == 422
+
+
+def test_blacklist_in_batches_of_20_filters_the_list_blocks_sends_and_syncs_from_wechat(
+    api, base, account, sandbox, demo, oa_app
+):
+    sandbox.control.reset(fans=60, callback_base=None)
+    sync_now(oa_app, account["id"])
+    openids = [u["openid"] for u in sandbox.control.users(demo.appid, 0, 45)["users"]]
+    sandbox.control.clear_stats()
+
+    result = api.post(f"{base}/fans/blacklist", json={"openids": openids}).get_json()
+    assert result["succeeded"] == 45 and [b["size"] for b in result["batches"]] == [20, 20, 5]
+    assert sandbox.control.stats()["calls"]["official /cgi-bin/tags/members/batchblacklist"] == 3
+    in_sandbox = {u["openid"]: u["blacklisted"] for u in sandbox.control.users(demo.appid, 0, 60)["users"]}
+    assert {o for o, listed in in_sandbox.items() if listed} == set(openids)
+    listed = api.get(f"{base}/fans?blacklisted=true&page_size=100").get_json()
+    assert listed["total"] == 45 and all(f["blacklisted"] for f in listed["items"])
+    assert api.get(f"{base}/fans?blacklisted=false").get_json()["total"] == 15
+
+    # WeChat delivers nothing of the account to a blacklisted fan: 43019, final, in plain words.
+    fan = listed["items"][0]
+    with oa_app.app_context():
+        db.session.execute(
+            Fan.__table__.update().where(Fan.id == fan["id"]).values(last_interaction_at=services.utcnow())
+        )
+        db.session.commit()
+    with sandbox.world.lock:
+        sandbox.world.accounts[demo.appid].users.find(fan["openid"]).last_interaction = sandbox.world.clock.now()
+    refused = api.post(f"{base}/fans/{fan['id']}/messages", json={"msgtype": "text", "content": "您好"})
+    assert refused.status_code == 409 and refused.get_json()["code"] == "wechat_43019", refused.get_json()
+    assert "blacklisted" in refused.get_json()["message"]
+
+    released = api.post(f"{base}/fans/unblacklist", json={"openids": openids[:5]}).get_json()
+    assert released["succeeded"] == 5
+    assert api.get(f"{base}/fans?blacklisted=true").get_json()["total"] == 40
+
+    # Changed in WeChat's own console: the sync makes the flags match WeChat's list exactly.
+    others = [u["openid"] for u in sandbox.control.users(demo.appid, 50, 10)["users"]]
+    with sandbox.world.lock:
+        users = sandbox.world.accounts[demo.appid].users
+        for openid in openids[5:15]:
+            users.find(openid).blacklisted = False
+        for openid in others:
+            users.find(openid).blacklisted = True
+    synced = api.post(f"{base}/fans/blacklist/sync")
+    assert synced.status_code == 200, synced.get_json()
+    assert synced.get_json() == {"total": 40, "stored": 40, "marked": 10, "released": 10}
+    expected = set(openids[15:]) | set(others)
+    page = api.get(f"{base}/fans?blacklisted=true&page_size=100").get_json()
+    assert {f["openid"] for f in page["items"]} == expected
+    assert api.post(f"{base}/fans/blacklist/sync").get_json()["marked"] == 0  # a second sync changes nothing
+
+    # Bad input: nothing sent, nothing changed.
+    assert api.post(f"{base}/fans/blacklist", json={"openids": []}).status_code == 422
+    assert api.post(f"{base}/fans/blacklist", json={"openids": ["o" * 28] * 1001}).status_code == 422
+    unknown = api.post(f"{base}/fans/blacklist", json={"openids": ["o" + "x" * 27]}).get_json()
+    assert unknown["failed"] == 1 and unknown["batches"][0]["errcode"] == 40003
+    assert api.get(f"{base}/fans?blacklisted=true").get_json()["total"] == 40

@@ -545,6 +545,7 @@ def users(appid: str):
                     "last_interaction": user.last_interaction,
                     "custom_sent": user.custom_sent,
                     "tags": sorted(user.tags),
+                    "blacklisted": user.blacklisted,
                     "risky": user.risky,
                     "grants": dict(user.grants),
                 }

@@ -60,6 +60,7 @@ ERRMSG: dict[int, str] = {
     43001: "require GET method",
     43002: "require POST method",
     43004: "require subscribe",
+    43019: "require remove blacklist",
     43101: "user refuse to accept the msg",
     45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit, must slower, retry next minute",

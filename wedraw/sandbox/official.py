@@ -47,6 +47,7 @@ bp = Blueprint("sandbox_official", __name__)
 PAGE_SIZE = 10_000
 BATCHGET_MAX = 100
 TAGGING_MAX = 50
+BLACKLIST_MAX = 20  # openids per batchblacklist / batchunblacklist call
 MASS_MIN, MASS_MAX = 2, 10_000
 MASS_PER_MONTH = 4
 CUSTOM_WINDOW = 48 * 3600
@@ -361,6 +362,35 @@ def tag_users(world: World, account: Account) -> dict:
     return _page_of_openids(account, positions, body.get("next_openid"))
 
 
+def _blacklisting(account: Account, add: bool) -> dict:
+    openids = json_body().get("openid_list")
+    if not isinstance(openids, list) or not 1 <= len(openids) <= BLACKLIST_MAX:
+        raise WxError(40032, f"openid_list must hold 1 to {BLACKLIST_MAX} openids")
+    users = [_fan(account, openid) for openid in openids]  # one unknown openid: nothing changes
+    for user in users:
+        user.blacklisted = add
+    return ok()
+
+
+@wechat_view(bp, "/cgi-bin/tags/members/batchblacklist", methods=("POST",), kinds=OFFICIAL_ONLY)
+def tags_batch_blacklist(world: World, account: Account) -> dict:
+    return _blacklisting(account, add=True)
+
+
+@wechat_view(bp, "/cgi-bin/tags/members/batchunblacklist", methods=("POST",), kinds=OFFICIAL_ONLY)
+def tags_batch_unblacklist(world: World, account: Account) -> dict:
+    return _blacklisting(account, add=False)
+
+
+@wechat_view(bp, "/cgi-bin/tags/members/getblacklist", methods=("POST",), kinds=OFFICIAL_ONLY)
+def tags_get_blacklist(world: World, account: Account) -> dict:
+    """Pages of up to 10,000 blacklisted openids after `begin_openid`, with the total."""
+    begin = json_body().get("begin_openid")
+    users = account.users
+    total = sum(1 for _ in users.blacklisted_from(0))
+    return {"total": total, **_page_of_openids(account, users.blacklisted_from(_start_after(account, begin)), begin)}
+
+
 # --------------------------------------------------------------------------- menu
 
 
@@ -457,6 +487,8 @@ def custom_send(world: World, account: Account) -> dict:
     user = _fan(account, body.get("touser"))
     if not user.subscribed:
         raise WxError(43004)
+    if user.blacklisted:
+        raise WxError(43019)
     if world.clock.now() - user.last_interaction > CUSTOM_WINDOW:
         raise WxError(45015)
     if user.custom_sent >= account.custom_per_interaction:
@@ -565,6 +597,8 @@ def template_send(world: World, account: Account) -> dict:
     user = _fan(account, body.get("touser"))
     if not user.subscribed:
         raise WxError(43004)
+    if user.blacklisted:
+        raise WxError(43019)
     _check_template_data(template, body.get("data"))
     mini = body.get("miniprogram")
     if mini:

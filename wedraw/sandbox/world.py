@@ -154,6 +154,7 @@ class User:
     last_interaction: float
     tags: set[int]
     remark: str = ""
+    blacklisted: bool = False  # the account blocked this fan: no message of the account reaches them
     custom_sent: int = 0  # customer-service messages since the last interaction
     mass_by_month: dict[str, int] = field(default_factory=dict)
     risky: bool = False
@@ -249,6 +250,10 @@ class Users:
             user.subscribe_time = int(now)
         else:
             user.tags.clear()  # WeChat drops an unfollower's tags
+
+    def blacklisted_from(self, start: int) -> Iterator[int]:
+        """Positions of blacklisted users from `start` on (only materialised users can be blacklisted)."""
+        return (i for i in sorted(self._records) if i >= start and self._records[i].blacklisted)
 
     def subscribed_from(self, start: int) -> Iterator[int]:
         """Positions of subscribed users from `start` on, in `user/get` order."""

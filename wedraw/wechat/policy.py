@@ -63,6 +63,7 @@ ERRCODES: dict[int, Rule] = {
     45011: Rule("per-minute limit reached", Disposition.BACKOFF, "quota", 60.0),
     40003: Rule("bad openid", Disposition.FINAL, "recipient"),
     43004: Rule("user has not subscribed", Disposition.FINAL, "recipient"),
+    43019: Rule("the account has blacklisted this fan", Disposition.FINAL, "recipient"),
     45015: Rule("outside the 48-hour customer-service window", Disposition.FINAL, "recipient"),
     45047: Rule("customer-service message count exceeded", Disposition.FINAL, "recipient"),
     40037: Rule("bad template id", Disposition.FINAL, "content"),

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -82,6 +83,8 @@ class Fan(db.Model):
     country: Mapped[str | None] = mapped_column(String(64))
     headimgurl: Mapped[str | None] = mapped_column(String(512))
     remark: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    # The account blocked this fan in WeChat: no message of the account reaches them (43019).
+    blacklisted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     # WeChat tag ids as ",100,102," so one LIKE finds a tag's fans (WeChat allows 20 per fan).
     tag_ids: Mapped[str] = mapped_column(String(255), nullable=False, default=",")
     latitude: Mapped[float | None] = mapped_column(Float)

@@ -243,6 +243,7 @@ class FanSchema(Schema):
     country = fields.String(allow_none=True)
     headimgurl = fields.String(allow_none=True)
     remark = fields.String()
+    blacklisted = fields.Boolean()
     tag_ids = fields.Function(lambda f: f.tag_id_list, metadata={"type": "array", "items": {"type": "integer"}})
     latitude = fields.Float(allow_none=True)
     longitude = fields.Float(allow_none=True)
@@ -289,6 +290,7 @@ class FanDetailSchema(Schema):
 
 class FanQuerySchema(PageArgs):
     subscribed = fields.Boolean()
+    blacklisted = fields.Boolean(metadata={"description": "on the account's blacklist or not"})
     tag_id = fields.Integer(validate=validate.Range(min=0, max=2**31 - 1), metadata={"description": "WeChat tag id"})
     scene = fields.String(
         validate=validate.Length(max=64), metadata={"description": "subscribe_scene, e.g. ADD_SCENE_QR_CODE"}
@@ -362,6 +364,22 @@ class TagMembersSchema(Schema):
         validate=validate.Length(min=1, max=1000),
         metadata={"description": "Sent to WeChat in batches of 50"},
     )
+
+
+class BlacklistMembersSchema(Schema):
+    openids = fields.List(
+        fields.String(validate=OPENID),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+        metadata={"description": "Sent to WeChat in batches of 20"},
+    )
+
+
+class BlacklistSyncSchema(Schema):
+    total = fields.Integer(required=True, metadata={"description": "openids on WeChat's blacklist"})
+    stored = fields.Integer(required=True, metadata={"description": "stored fans now marked blacklisted"})
+    marked = fields.Integer(required=True, metadata={"description": "fans newly marked by this sync"})
+    released = fields.Integer(required=True, metadata={"description": "fans no longer on the blacklist"})
 
 
 class TagBatchSchema(Schema):

@@ -65,6 +65,7 @@ BACKGROUND_TIMEOUT = 10.0
 HAND_ON_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CS_WINDOW = timedelta(hours=48)
 TAG_BATCH = 50
+BLACKLIST_BATCH = 20  # WeChat's batchblacklist / batchunblacklist take 20 openids a call
 MAX_TAG_BATCH_REQUEST = 1000
 JOB_EVENTS = ("TEMPLATESENDJOBFINISH", "MASSSENDJOBFINISH")
 # Events that open WeChat's 48-hour customer-service window (besides any message).
@@ -933,6 +934,8 @@ def list_fans(account_id: int, args: dict) -> dict:
     stmt = select(Fan).where(Fan.account_id == account_id)
     if args.get("subscribed") is not None:
         stmt = stmt.where(Fan.subscribed.is_(args["subscribed"]))
+    if args.get("blacklisted") is not None:
+        stmt = stmt.where(Fan.blacklisted.is_(args["blacklisted"]))
     if args.get("tag_id") is not None:
         stmt = stmt.where(Fan.tag_ids.like(f"%,{int(args['tag_id'])},%"))
     if args.get("scene"):
@@ -1224,6 +1227,67 @@ def tag_fans(account_id: int, tag_id: int, openids: list[str], add: bool) -> dic
             entry["errcode"], entry["message"] = result.errcode, result.meaning
         batches.append(entry)
     return {"requested": len(openids), "succeeded": succeeded, "failed": len(openids) - succeeded, "batches": batches}
+
+
+def blacklist_fans(account_id: int, openids: list[str], add: bool) -> dict:
+    """Blacklist (or release) fans in WeChat's batches of 20; each batch WeChat accepts is mirrored locally."""
+    oa = client(get_account(account_id))
+    openids = list(dict.fromkeys(openids))
+    call = oa.api.tag.batch_black_list if add else oa.api.tag.batch_unblack_list
+    batches, succeeded = [], 0
+    for batch in _batches(openids, BLACKLIST_BATCH):
+        result = oa.call(call, batch)
+        entry: dict[str, Any] = {"size": len(batch), "ok": result.ok, "errcode": None, "message": None}
+        if result.ok:
+            succeeded += len(batch)
+            db.session.execute(
+                update(Fan)
+                .where(Fan.account_id == account_id, Fan.openid.in_(batch), Fan.blacklisted.is_(not add))
+                .values(blacklisted=add, updated_at=utcnow())
+            )
+            db.session.commit()
+        else:
+            entry["errcode"], entry["message"] = result.errcode, result.meaning
+        batches.append(entry)
+    return {"requested": len(openids), "succeeded": succeeded, "failed": len(openids) - succeeded, "batches": batches}
+
+
+def sync_blacklist(account_id: int) -> dict:
+    """Read WeChat's blacklist (all pages) and make the local flags match it: fans on it are marked,
+    every other fan of the account is not. Fans not stored yet are counted, and come with the next sync."""
+    oa = client(get_account(account_id))
+    listed: list[str] = []
+    begin: str | None = None
+    while True:
+        page = _ok(oa.call(oa.api.tag.get_black_list, begin), "read the blacklist")
+        openids = (page.get("data") or {}).get("openid") or []
+        listed.extend(openids)
+        begin = page.get("next_openid") or None
+        if not openids or not begin or len(listed) >= int(page.get("total") or 0):
+            break
+    now = utcnow()
+    marked = 0
+    for batch in _batches(listed, 1000):
+        marked += db.session.execute(
+            update(Fan)
+            .where(Fan.account_id == account_id, Fan.openid.in_(batch), Fan.blacklisted.is_(False))
+            .values(blacklisted=True, updated_at=now)
+        ).rowcount
+    on_list = set(listed)
+    stale = [
+        fan_id
+        for fan_id, openid in db.session.execute(
+            select(Fan.id, Fan.openid).where(Fan.account_id == account_id, Fan.blacklisted.is_(True))
+        )
+        if openid not in on_list
+    ]
+    for batch in _batches(stale, 1000):
+        db.session.execute(update(Fan).where(Fan.id.in_(batch)).values(blacklisted=False, updated_at=now))
+    db.session.commit()
+    stored = db.session.scalar(
+        select(func.count()).select_from(Fan).where(Fan.account_id == account_id, Fan.blacklisted.is_(True))
+    )
+    return {"total": len(on_list), "stored": stored, "marked": marked, "released": len(stale)}
 
 
 # ---------------------------------------------------------------- menus

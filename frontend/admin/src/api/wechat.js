@@ -57,6 +57,16 @@ export function sendCustomerMessage(accountId, fanId, payload) {
   return http.post(scoped(accountId, `/fans/${fanId}/messages`), payload, { silent: true }).then(data)
 }
 
+/** Blacklist (or release) fans; WeChat takes 20 a call and the result reports every batch. */
+export function blacklistFans(accountId, openids, add = true) {
+  return http.post(scoped(accountId, add ? '/fans/blacklist' : '/fans/unblacklist'), { openids }).then(data)
+}
+
+/** Mark exactly the fans on WeChat's blacklist. */
+export function syncBlacklist(accountId) {
+  return http.post(scoped(accountId, '/fans/blacklist/sync')).then(data)
+}
+
 export function startFanSync(accountId, kind) {
   return http.post(scoped(accountId, '/fan-syncs'), { kind }, { silent: true }).then(data)
 }

@@ -147,6 +147,7 @@ export function wechatErrorText(error, fallback = '操作失败') {
   if (!error) return fallback
   const code = error.code || ''
   if (code === 'wechat_45015') return `超出 48 小时客服消息窗口：${CS_WINDOW_TEXT}`
+  if (code === 'wechat_43019') return '该粉丝已被公众号拉黑，消息无法送达；请先取消拉黑'
   if (code === 'wechat_unavailable') return '微信接口暂时不可用，请稍后重试'
   if (code === 'sync_in_progress') return '已有粉丝同步任务在进行中，请等待其完成'
   if (code === 'queue_unavailable') return '任务队列暂不可用，同步未能开始，请稍后重试'
