@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 
 from wedraw.core.auth import requires
 from wedraw.core.factory import create_app
@@ -98,3 +100,69 @@ def test_a_redelivered_audit_record_is_stored_once(apps, client, admin):
         assert record_audit(record) is True
         assert record_audit(record) is False
     assert _audit(client, admin.headers, service="wecom")["total"] == 1
+
+
+def test_an_audit_record_the_broker_refuses_waits_on_disk_and_is_handed_on_once_it_is_back(
+    client, admin, settings, user_center_worker, tmp_path
+):
+    import dataclasses
+
+    from celery import Celery
+    from click.testing import CliRunner
+
+    from wedraw.cli import cli
+    from wedraw.core import audit
+
+    app = create_app("points_mall", settings=dataclasses.replace(settings, var_dir=tmp_path))
+
+    @requires("points:products:write")
+    def create_product():
+        return {"id": 8}, 201
+
+    app.add_url_rule("/api/points/__audit-outage", "products.create", create_product, methods=["POST"])
+    live = app.extensions["celery"]
+    dead = Celery("dead-broker", set_as_current=False)
+    dead.conf.update(broker_url="redis://127.0.0.1:1/0", broker_connection_timeout=1, broker_connection_retry=False)
+    dead.conf.broker_transport_options = {"max_retries": 0}
+    app.extensions["celery"] = dead
+    try:
+        for n in (1, 2):
+            response = app.test_client().post(
+                "/api/points/__audit-outage", json={}, headers={**admin.headers, "X-Request-ID": f"req-outage-{n}"}
+            )
+            assert response.status_code == 201  # the write stands; its record waits
+    finally:
+        app.extensions["celery"] = live
+    spool = audit.spool_for(app)
+    assert spool.pending() == 2
+    spooled = [json.loads(line) for line in spool.path.read_text().splitlines()]
+    assert _audit(client, admin.headers, service="points_mall")["total"] == 0
+
+    # The next record the broker takes brings the two waiting ones with it; the spool empties.
+    response = app.test_client().post(
+        "/api/points/__audit-outage", json={}, headers={**admin.headers, "X-Request-ID": "req-outage-3"}
+    )
+    assert response.status_code == 201
+    assert spool.pending() == 0
+    rows = _wait_for_rows(client, admin, 3)
+    assert sorted(r["request_id"] for r in rows) == ["req-outage-1", "req-outage-2", "req-outage-3"]
+
+    # The CLI empties a spool too; a record handed on twice is stored once (the task dedupes by event id).
+    spool.add([spooled[0], {**spooled[0], "event_id": uuid.uuid4().hex, "request_id": "req-outage-cli"}])
+    env = {"WEDRAW_VAR_DIR": str(tmp_path), "WEDRAW_CELERY_BROKER_URL": settings.celery_broker_url}
+    result = CliRunner().invoke(cli, ["audit", "replay"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "points_mall: 2 handed on, 0 waiting" in result.output and "audit spool empty" in result.output
+    rows = _wait_for_rows(client, admin, 4)
+    assert "req-outage-cli" in {r["request_id"] for r in rows}
+    time.sleep(1.0)
+    assert _audit(client, admin.headers, service="points_mall")["total"] == 4
+
+
+def _wait_for_rows(client, admin, count: int) -> list:
+    deadline = time.monotonic() + 20
+    rows: list = []
+    while time.monotonic() < deadline and len(rows) < count:
+        rows = _audit(client, admin.headers, service="points_mall")["items"]
+        time.sleep(0.2)
+    return rows

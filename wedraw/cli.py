@@ -347,6 +347,39 @@ def points_expire(day: str | None) -> None:
 
 
 @cli.group()
+def audit() -> None:
+    """Audit records kept on this host while the broker was unavailable."""
+
+
+@audit.command("replay")
+def audit_replay() -> None:
+    """Hand every spooled audit record on to the user center; exit 1 if some still wait."""
+    from wedraw.core import audit as core_audit
+    from wedraw.core.factory import create_app
+    from wedraw.core.registry import WEB_SERVICES
+
+    waiting = 0
+    for service in WEB_SERVICES:
+        if service == "user_center":
+            continue  # it records its own writes directly
+        app = create_app(service)
+        with app.app_context():
+            spool = core_audit.spool_for(app)
+            sent = 0
+            while spool.pending():
+                went = core_audit.replay()
+                sent += went
+                if not went:
+                    break
+            left = spool.pending()
+        waiting += left
+        if sent or left:
+            click.echo(f"{service}: {sent} handed on, {left} waiting")
+    click.echo("audit spool empty" if not waiting else f"{waiting} audit record(s) still wait: is the broker up?")
+    sys.exit(1 if waiting else 0)
+
+
+@cli.group()
 def analytics() -> None:
     """Data analysis: the daily statistics."""
 

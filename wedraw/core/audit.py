@@ -2,14 +2,25 @@
 
 The user center owns the audit log. It records its own writes directly; every other
 service hands each record to the user center's `user_center.record_audit` task.
+
+A record the broker does not take is not dropped: it is appended to this host's spool
+(`<var>/audit-spool/<service>.jsonl`, one JSON line per record, shared by the service's
+processes under a file lock) and handed on after the next record the broker does take,
+or by `python -m wedraw.cli audit replay`. The task stores a record once per event id, so
+a record handed on twice is still one row.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
+import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from flask import Flask, current_app, g, request
 
@@ -34,9 +45,115 @@ def set_target(target: str) -> None:
     g.audit_target = target
 
 
-def celery_sink(record: dict) -> None:
+REPLAY_LIMIT = 500  # records handed on from the spool after one successful send (the rest wait for the next)
+
+
+class AuditSpool:
+    """Audit records the broker did not take, on this host's disk until it does."""
+
+    def __init__(self, directory: Path, service: str):
+        self.directory = directory
+        self.service = service
+        self.path = directory / f"{service}.jsonl"
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / f"{self.service}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def add(self, records: list[dict]) -> None:
+        if not records:
+            return
+        lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+        with self._locked(), open(self.path, "a", encoding="utf-8") as spool:
+            spool.write(lines)
+            spool.flush()
+            os.fsync(spool.fileno())
+
+    def pending(self) -> int:
+        """Records waiting (a cheap check first: no file, nothing waits)."""
+        if not self.path.exists():
+            return 0
+        with self._locked():
+            if not self.path.exists():
+                return 0
+            with open(self.path, encoding="utf-8") as spool:
+                return sum(1 for line in spool if line.strip())
+
+    def take(self, limit: int = REPLAY_LIMIT) -> list[dict]:
+        """Remove and return up to `limit` records; the caller hands them on or adds them back."""
+        if not self.path.exists():
+            return []
+        with self._locked():
+            if not self.path.exists():
+                return []
+            with open(self.path, encoding="utf-8") as spool:
+                lines = [line for line in spool if line.strip()]
+            taken, rest = lines[:limit], lines[limit:]
+            if rest:
+                tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+                with open(tmp, "w", encoding="utf-8") as out:
+                    out.writelines(rest)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, self.path)
+            else:
+                self.path.unlink()
+        records = []
+        for line in taken:
+            try:
+                records.append(json.loads(line))
+            except ValueError:  # a line torn by a crash mid-write: nothing to hand on
+                log.error("unreadable audit spool line dropped: %r", line[:200])
+        return records
+
+
+def spool_for(app: Flask) -> AuditSpool:
+    spool = app.extensions.get("wedraw.audit_spool")
+    if spool is None:
+        directory = app.config["WEDRAW_SETTINGS"].var_dir / "audit-spool"
+        spool = app.extensions["wedraw.audit_spool"] = AuditSpool(directory, app.config["WEDRAW_SERVICE"])
+    return spool
+
+
+def _send(record: dict) -> None:
     celery = current_app.extensions["celery"]
     celery.send_task(AUDIT_TASK, kwargs={"record": record}, queue=AUDIT_QUEUE)
+
+
+def replay(limit: int = REPLAY_LIMIT) -> int:
+    """Hand on spooled records (up to `limit`); the ones the broker refuses go back. Returns how many went."""
+    spool = spool_for(current_app)
+    records = spool.take(limit)
+    for sent, record in enumerate(records):
+        try:
+            _send(record)
+        except Exception:
+            spool.add(records[sent:])
+            return sent
+    return len(records)
+
+
+def celery_sink(record: dict) -> None:
+    """Hand the record to the user center's task; if the broker refuses, keep it in the spool."""
+    try:
+        _send(record)
+    except Exception as exc:
+        spool = spool_for(current_app)
+        spool.add([record])
+        log.warning(
+            "broker unavailable: audit record kept in %s until it is back (%s)",
+            spool.path,
+            type(exc).__name__,
+            extra={"fields": {"event_id": record["event_id"], "action": record["action"]}},
+        )
+        return
+    replay()  # the broker is back (or never left): hand on what an outage left behind
 
 
 def _build_record(service: str, response) -> dict | None:
