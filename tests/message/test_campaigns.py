@@ -97,10 +97,11 @@ def test_bad_campaigns_are_refused_before_anything_is_queued(api, senders, oa_te
 
 @pytest.fixture
 def slow_sender(api, senders):
-    """The Official Account limited to 20 template messages a second, so a campaign takes a while."""
+    """The Official Account limited to 10 template messages a second, so a campaign of 40 or 60 takes
+    seconds: long enough to pause or cancel it half-way even on a loaded machine."""
     sender_id = senders["official_account"]["id"]
     response = api.patch(
-        f"/api/message/senders/{sender_id}", json={"rate_limits": {"oa_template": {"limit": 20, "window": 1}}}
+        f"/api/message/senders/{sender_id}", json={"rate_limits": {"oa_template": {"limit": 10, "window": 1}}}
     )
     assert response.status_code == 200
     return sender_id
