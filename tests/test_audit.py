@@ -135,6 +135,7 @@ def test_an_audit_record_the_broker_refuses_waits_on_disk_and_is_handed_on_once_
         app.extensions["celery"] = live
     spool = audit.spool_for(app)
     assert spool.pending() == 2
+    assert 'wedraw_audit_spool_records{service="points_mall"} 2.0' in app.test_client().get("/metrics").text
     spooled = [json.loads(line) for line in spool.path.read_text().splitlines()]
     assert _audit(client, admin.headers, service="points_mall")["total"] == 0
 
@@ -144,6 +145,7 @@ def test_an_audit_record_the_broker_refuses_waits_on_disk_and_is_handed_on_once_
     )
     assert response.status_code == 201
     assert spool.pending() == 0
+    assert 'wedraw_audit_spool_records{service="points_mall"} 0.0' in app.test_client().get("/metrics").text
     rows = _wait_for_rows(client, admin, 3)
     assert sorted(r["request_id"] for r in rows) == ["req-outage-1", "req-outage-2", "req-outage-3"]
 

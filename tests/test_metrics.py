@@ -259,6 +259,7 @@ def _exported_names() -> set[str]:
         "wedraw_celery_queue_length",
         "wedraw_celery_broker_up",
         "wedraw_celery_beat_heartbeat_timestamp_seconds",
+        "wedraw_audit_spool_records",
     }
     for family in METRICS.collect():
         suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}[family.type]

@@ -113,11 +113,16 @@ class AuditSpool:
         return records
 
 
+def spool_of(settings, service: str) -> AuditSpool:
+    """The spool of `service` on this host (under the settings' var dir)."""
+    return AuditSpool(settings.var_dir / "audit-spool", service)
+
+
 def spool_for(app: Flask) -> AuditSpool:
     spool = app.extensions.get("wedraw.audit_spool")
     if spool is None:
-        directory = app.config["WEDRAW_SETTINGS"].var_dir / "audit-spool"
-        spool = app.extensions["wedraw.audit_spool"] = AuditSpool(directory, app.config["WEDRAW_SERVICE"])
+        spool = spool_of(app.config["WEDRAW_SETTINGS"], app.config["WEDRAW_SERVICE"])
+        app.extensions["wedraw.audit_spool"] = spool
     return spool
 
 

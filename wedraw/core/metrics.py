@@ -230,6 +230,25 @@ class BeatCollector:
         yield family
 
 
+class AuditSpoolCollector:
+    """Audit records of one service waiting in this host's spool for the broker (`wedraw.core.audit`)."""
+
+    def __init__(self, settings, service: str):
+        self.settings = settings
+        self.service = service
+
+    def collect(self) -> Iterable:
+        from wedraw.core.audit import spool_of
+
+        family = GaugeMetricFamily(
+            "wedraw_audit_spool_records",
+            "Audit records on this host that the broker refused and that wait to be handed on.",
+            labels=["service"],
+        )
+        family.add_metric([self.service], spool_of(self.settings, self.service).pending())
+        yield family
+
+
 def render(service: str, settings=None) -> bytes:
     """The text of one service's `/metrics` page."""
     registry = CollectorRegistry(auto_describe=False)
@@ -245,6 +264,8 @@ def render(service: str, settings=None) -> bytes:
     if service == "gateway" and settings is not None:
         registry.register(QueueCollector(settings))
         registry.register(BeatCollector(settings))
+    if service not in ("gateway", "user_center") and settings is not None:  # the user center audits directly
+        registry.register(AuditSpoolCollector(settings, service))
     return generate_latest(registry)
 
 
