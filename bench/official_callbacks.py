@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.proc import children_of, cpu_seconds, pids_named  # noqa: E402
+
 APPID = "wxbe0c0000000000b1"
 SECRET = "be0c" * 8
 TOKEN = "benchtoken"
@@ -232,7 +234,22 @@ def _client(port: int, kind: str, count: int, threads: int, seed: str, queue, go
     queue.put((latencies, errors))
 
 
-def _load(port: int, kind: str, total: int, connections: int, processes: int) -> dict:
+def _cpu(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the server (gunicorn's master and workers), MariaDB and Redis."""
+    return {
+        "server": sum(cpu_seconds(p) for p in [server_pid, *children_of(server_pid)]),
+        "db": sum(cpu_seconds(p) for p in pids_named("mariadbd", "mysqld")),
+        "redis": sum(cpu_seconds(p) for p in pids_named("redis-server")),
+    }
+
+
+def _clients_cpu() -> float:
+    """CPU seconds of this process's reaped children: the load processes, once joined."""
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+def _load(port: int, kind: str, total: int, connections: int, processes: int, server_pid: int | None = None) -> dict:
     """`connections` keep-alive clients split over `processes`, `total` requests in all."""
     ctx = multiprocessing.get_context("fork")
     queues = [ctx.Queue() for _ in range(processes)]
@@ -249,12 +266,15 @@ def _load(port: int, kind: str, total: int, connections: int, processes: int) ->
         proc.start()
     for q in queues:
         q.get()  # each process has built its requests
+    cpu_before = {**(_cpu(server_pid) if server_pid else {}), "clients": _clients_cpu()}
     started = time.perf_counter()
     go.set()
     results = [q.get() for q in queues]
     elapsed = time.perf_counter() - started
     for proc in procs:
         proc.join()
+    # The clients' CPU includes building their requests (before the start): a small overstatement.
+    cpu_after = {**(_cpu(server_pid) if server_pid else {}), "clients": _clients_cpu()}
     latencies = sorted(x for lat, _ in results for x in lat)
     errors = sum(e for _, e in results)
     return {
@@ -263,6 +283,8 @@ def _load(port: int, kind: str, total: int, connections: int, processes: int) ->
         "rps": len(latencies) / elapsed,
         "p50": statistics.median(latencies),
         "p99": latencies[int(len(latencies) * 0.99) - 1],
+        # CPU milliseconds per request, by process group
+        "cpu": {k: (cpu_after[k] - cpu_before.get(k, 0.0)) * 1000 / max(len(latencies), 1) for k in cpu_after},
     }
 
 
@@ -288,7 +310,10 @@ def main() -> None:
     try:
         _load(port, "text", min(args.requests, 400), args.connections, args.processes)  # warm-up
         rows.append(
-            ("bare Flask `success` (baseline)", _load(port, "text", args.requests, args.connections, args.processes))
+            (
+                "bare Flask `success` (baseline)",
+                _load(port, "text", args.requests, args.connections, args.processes, bare.pid),
+            )
         )
     finally:
         bare.terminate()
@@ -298,12 +323,15 @@ def main() -> None:
     try:
         _load(port, "text", min(args.requests, 400), args.connections, args.processes)  # warm-up
         rows.append(
-            ("callback: text message (safe mode)", _load(port, "text", args.requests, args.connections, args.processes))
+            (
+                "callback: text message (safe mode)",
+                _load(port, "text", args.requests, args.connections, args.processes, service.pid),
+            )
         )
         rows.append(
             (
                 "callback: subscribe event (safe mode)",
-                _load(port, "subscribe", args.requests, args.connections, args.processes),
+                _load(port, "subscribe", args.requests, args.connections, args.processes, service.pid),
             )
         )
     finally:
@@ -317,12 +345,24 @@ def main() -> None:
         f"{args.requests} requests per row, {os.cpu_count()} CPUs"
     )
     base = rows[0][1]["rps"]
-    header = f"{'scenario':<40} {'req/s':>9} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+    header = (
+        f"{'scenario':<40} {'req/s':>9} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f" {'CPU ms/req: app':>16} {'db':>5} {'redis':>6} {'clients':>8}"
+    )
     print(header)
     print("-" * len(header))
     for name, r in rows:
-        print(f"{name:<40} {r['rps']:>9.0f} {r['rps'] / base:>7.0%} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7}")
+        cpu = r["cpu"]
+        print(
+            f"{name:<40} {r['rps']:>9.0f} {r['rps'] / base:>7.0%} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7}"
+            f" {cpu.get('server', 0):>16.2f} {cpu.get('db', 0):>5.2f} {cpu.get('redis', 0):>6.2f}"
+            f" {cpu.get('clients', 0):>8.2f}"
+        )
     print("targets: callbacks at least 50% of the bare app's throughput, p99 under 50 ms")
+    print(
+        f"CPU per request is what bounds req/s here: the {os.cpu_count()} cores are shared by the app (gunicorn"
+        " master and workers), MariaDB, Redis and the load clients."
+    )
 
 
 if __name__ == "__main__":
