@@ -168,3 +168,26 @@ def _wait_for_rows(client, admin, count: int) -> list:
         rows = _audit(client, admin.headers, service="points_mall")["items"]
         time.sleep(0.2)
     return rows
+
+
+def test_the_spool_keeps_what_was_not_sent_and_survives_a_torn_line(tmp_path):
+    from wedraw.core.audit import AuditSpool
+
+    spool = AuditSpool(tmp_path, "wecom")
+    spool.add([{"event_id": "a"}, {"event_id": "b"}])
+    with open(spool.path, "a", encoding="utf-8") as raw:
+        raw.write('{"event_id": "tor')  # a process died mid-write
+    spool.add([{"event_id": "c"}, {"event_id": "d"}])
+    assert spool.pending() == 5
+
+    sent: list[str] = []
+
+    def refuse_c(record: dict) -> None:
+        if record["event_id"] == "c":
+            raise ConnectionError("broker down")
+        sent.append(record["event_id"])
+
+    assert spool.replay(refuse_c) == 2  # a, b; the torn line is dropped; c is refused
+    assert sent == ["a", "b"] and spool.pending() == 2
+    assert spool.replay(lambda record: sent.append(record["event_id"])) == 2
+    assert sent == ["a", "b", "c", "d"] and spool.pending() == 0 and not spool.path.exists()

@@ -70,7 +70,11 @@ class AuditSpool:
         if not records:
             return
         lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
-        with self._locked(), open(self.path, "a", encoding="utf-8") as spool:
+        with self._locked(), open(self.path, "a+", encoding="utf-8") as spool:
+            if spool.tell() > 0:
+                spool.seek(spool.tell() - 1)
+                if spool.read(1) != "\n":  # a line torn by a crash mid-write: never glue a record to it
+                    lines = "\n" + lines
             spool.write(lines)
             spool.flush()
             os.fsync(spool.fileno())
@@ -85,32 +89,43 @@ class AuditSpool:
             with open(self.path, encoding="utf-8") as spool:
                 return sum(1 for line in spool if line.strip())
 
-    def take(self, limit: int = REPLAY_LIMIT) -> list[dict]:
-        """Remove and return up to `limit` records; the caller hands them on or adds them back."""
+    def replay(self, send: Callable[[dict], None], limit: int = REPLAY_LIMIT) -> int:
+        """Hand on up to `limit` records, oldest first, until `send` raises; returns how many went.
+
+        The spool stays locked throughout and a record leaves the file only after it was sent, so
+        a crash mid-replay sends some records again (stored once) and loses none."""
         if not self.path.exists():
-            return []
+            return 0
         with self._locked():
             if not self.path.exists():
-                return []
+                return 0
             with open(self.path, encoding="utf-8") as spool:
                 lines = [line for line in spool if line.strip()]
-            taken, rest = lines[:limit], lines[limit:]
+            done = sent = 0
+            for line in lines[:limit]:
+                try:
+                    record = json.loads(line)
+                except ValueError:  # a line torn by a crash mid-write: nothing to hand on
+                    log.error("unreadable audit spool line dropped: %r", line[:200])
+                    done += 1
+                    continue
+                try:
+                    send(record)
+                except Exception:
+                    break
+                done += 1
+                sent += 1
+            rest = lines[done:]
             if rest:
                 tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
                 with open(tmp, "w", encoding="utf-8") as out:
-                    out.writelines(rest)
+                    out.writelines(line if line.endswith("\n") else line + "\n" for line in rest)
                     out.flush()
                     os.fsync(out.fileno())
                 os.replace(tmp, self.path)
             else:
                 self.path.unlink()
-        records = []
-        for line in taken:
-            try:
-                records.append(json.loads(line))
-            except ValueError:  # a line torn by a crash mid-write: nothing to hand on
-                log.error("unreadable audit spool line dropped: %r", line[:200])
-        return records
+        return sent
 
 
 def spool_of(settings, service: str) -> AuditSpool:
@@ -132,16 +147,8 @@ def _send(record: dict) -> None:
 
 
 def replay(limit: int = REPLAY_LIMIT) -> int:
-    """Hand on spooled records (up to `limit`); the ones the broker refuses go back. Returns how many went."""
-    spool = spool_for(current_app)
-    records = spool.take(limit)
-    for sent, record in enumerate(records):
-        try:
-            _send(record)
-        except Exception:
-            spool.add(records[sent:])
-            return sent
-    return len(records)
+    """Hand on this app's spooled records (up to `limit`); returns how many the broker took."""
+    return spool_for(current_app).replay(_send, limit)
 
 
 def celery_sink(record: dict) -> None:
