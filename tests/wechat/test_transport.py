@@ -78,3 +78,17 @@ def test_clients_are_built_once_per_process(sandbox, oa):
         official_account(sandbox.settings, demo_official_account(sandbox.settings), timeout=5.0, policy=oa.policy) is oa
     )
     assert oa.api.auto_retry is False and oa.api.timeout == 5.0
+
+
+def test_the_environment_proxy_is_read_once_per_host_and_still_applies(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    session = mount(requests.Session(), {})
+    assert session.trust_env is False  # requests no longer walks the environment on every call
+    adapter = session.get_adapter("http://wechat.example/")
+    assert adapter.environment_proxies("http://wechat.example/a")["http"] == "http://127.0.0.1:9"
+    assert "http" not in adapter.environment_proxies("http://localhost:1/")  # NO_PROXY
+    with pytest.raises(requests.exceptions.ProxyError):
+        session.get("http://wechat.example/cgi-bin/token", timeout=2)  # went to the proxy
+    monkeypatch.delenv("HTTP_PROXY")
+    assert adapter.environment_proxies("http://wechat.example/b")["http"] == "http://127.0.0.1:9"  # read once

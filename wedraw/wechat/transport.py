@@ -5,12 +5,19 @@ customservice, media, `WeChatWxa`), and its token fetch sends no timeout. A requ
 adapter mounted on the client's session sees every one of them, so pointing at the
 sandbox is configuration (`Settings.wechat_api_base` / `wecom_api_base`) and not a
 patched code path, and no request can go out without a timeout.
+
+`mount` also stops requests from reading the environment on every call (its proxy lookup
+walks all of `os.environ` three times a request, a quarter of a push worker's CPU): the
+transport reads the proxy for each host from the environment once, and the CA bundle
+variables are read when the session is mounted.
 """
 
 from __future__ import annotations
 
 import contextvars
 import json
+import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -97,6 +104,18 @@ class WeChatTransport(HTTPAdapter):
         self.mapping = dict(mapping or {})
         self.timeout = timeout
         self.metrics = registry or metrics
+        self._env_proxies: dict[str, dict[str, str]] = {}
+        self._env_lock = threading.Lock()
+
+    def environment_proxies(self, url: str) -> dict[str, str]:
+        """The proxies the environment gives for this URL's host (honouring NO_PROXY), read once per host."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        found = self._env_proxies.get(key)
+        if found is None:
+            with self._env_lock:
+                found = self._env_proxies[key] = get_environ_proxies(url)
+        return found
 
     def send(
         self,
@@ -111,8 +130,9 @@ class WeChatTransport(HTTPAdapter):
         rewritten = rewrite_url(request.url, self.mapping)
         if rewritten != request.url:
             request.url = rewritten
-            # Proxies were chosen for WeChat's host; the replacement host decides for itself (no_proxy).
-            proxies = get_environ_proxies(rewritten)
+        # The host actually called (a replacement too) decides its proxy, and NO_PROXY applies to
+        # it; proxies set on the session or the call still win.
+        proxies = {**self.environment_proxies(request.url), **(proxies or {})}
         override = _call_timeout.get()
         effective = override if override is not None else (timeout if timeout is not None else self.timeout)
         started = time.perf_counter()
@@ -136,7 +156,13 @@ def mount(
     timeout: Timeout = DEFAULT_TIMEOUT,
     registry: WeChatMetrics | None = None,
 ) -> requests.Session:
-    """Route every request of `session` through a WeChatTransport."""
+    """Route every request of `session` through a WeChatTransport (which reads proxies from the
+    environment once per host, so the session no longer reads the environment per request)."""
+    if session.trust_env:
+        session.trust_env = False
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle and session.verify is True:
+            session.verify = bundle
     adapter = WeChatTransport(mapping, timeout, registry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
