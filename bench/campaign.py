@@ -116,6 +116,8 @@ def make_databases(server_url: str, prefix: str) -> dict[str, str]:
 
 
 def main() -> None:
+    # A terminated run still takes its sandbox, Redis and workers down (the `finally` below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fans", type=int, default=100_000)
     parser.add_argument(
