@@ -79,15 +79,19 @@ class AuditSpool:
             spool.flush()
             os.fsync(spool.fileno())
 
+    def _lines(self) -> list[str]:
+        """The spooled records, a line each (call it with the lock held)."""
+        if not self.path.exists():
+            return []
+        with open(self.path, encoding="utf-8") as spool:
+            return [line for line in spool if line.strip()]
+
     def pending(self) -> int:
         """Records waiting (a cheap check first: no file, nothing waits)."""
         if not self.path.exists():
             return 0
         with self._locked():
-            if not self.path.exists():
-                return 0
-            with open(self.path, encoding="utf-8") as spool:
-                return sum(1 for line in spool if line.strip())
+            return len(self._lines())
 
     def replay(self, send: Callable[[dict], None], limit: int = REPLAY_LIMIT) -> int:
         """Hand on up to `limit` records, oldest first, until `send` raises; returns how many went.
@@ -97,10 +101,7 @@ class AuditSpool:
         if not self.path.exists():
             return 0
         with self._locked():
-            if not self.path.exists():
-                return 0
-            with open(self.path, encoding="utf-8") as spool:
-                lines = [line for line in spool if line.strip()]
+            lines = self._lines()
             done = sent = 0
             for line in lines[:limit]:
                 try:
@@ -124,7 +125,7 @@ class AuditSpool:
                     os.fsync(out.fileno())
                 os.replace(tmp, self.path)
             else:
-                self.path.unlink()
+                self.path.unlink(missing_ok=True)
         return sent
 
 

@@ -321,11 +321,17 @@ def tags_delete(world: World, account: Account) -> dict:
     return ok()
 
 
+def _openid_list(body: dict, maximum: int) -> list:
+    """`openid_list` of a batch call: 1 to `maximum` entries, else 40032."""
+    openids = body.get("openid_list")
+    if not isinstance(openids, list) or not 1 <= len(openids) <= maximum:
+        raise WxError(40032, f"openid_list must hold 1 to {maximum} openids")
+    return openids
+
+
 def _tagging(account: Account, add: bool) -> dict:
     body = json_body()
-    openids = body.get("openid_list")
-    if not isinstance(openids, list) or not 1 <= len(openids) <= TAGGING_MAX:
-        raise WxError(40032, f"openid_list must hold 1 to {TAGGING_MAX} openids")
+    openids = _openid_list(body, TAGGING_MAX)
     tag = _tag(account, body.get("tagid"), modifiable=True)
     users = [_fan(account, openid) for openid in openids]
     for user in users:
@@ -363,10 +369,7 @@ def tag_users(world: World, account: Account) -> dict:
 
 
 def _blacklisting(account: Account, add: bool) -> dict:
-    openids = json_body().get("openid_list")
-    if not isinstance(openids, list) or not 1 <= len(openids) <= BLACKLIST_MAX:
-        raise WxError(40032, f"openid_list must hold 1 to {BLACKLIST_MAX} openids")
-    users = [_fan(account, openid) for openid in openids]  # one unknown openid: nothing changes
+    users = [_fan(account, openid) for openid in _openid_list(json_body(), BLACKLIST_MAX)]  # one unknown: no change
     for user in users:
         user.blacklisted = add
     return ok()

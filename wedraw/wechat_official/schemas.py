@@ -357,22 +357,22 @@ class TagQuerySchema(PageArgs):
     q = fields.String(validate=validate.Length(max=30))
 
 
-class TagMembersSchema(Schema):
-    openids = fields.List(
+def _openid_batch_list(batch: int) -> fields.List:
+    """1 to 1,000 openids, which the service sends to WeChat `batch` at a time."""
+    return fields.List(
         fields.String(validate=OPENID),
         required=True,
         validate=validate.Length(min=1, max=1000),
-        metadata={"description": "Sent to WeChat in batches of 50"},
+        metadata={"description": f"Sent to WeChat in batches of {batch}"},
     )
+
+
+class TagMembersSchema(Schema):
+    openids = _openid_batch_list(50)
 
 
 class BlacklistMembersSchema(Schema):
-    openids = fields.List(
-        fields.String(validate=OPENID),
-        required=True,
-        validate=validate.Length(min=1, max=1000),
-        metadata={"description": "Sent to WeChat in batches of 20"},
-    )
+    openids = _openid_batch_list(20)
 
 
 class BlacklistSyncSchema(Schema):

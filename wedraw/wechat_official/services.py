@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -1197,59 +1197,57 @@ def _batches(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[start : start + size]
 
 
-def tag_fans(account_id: int, tag_id: int, openids: list[str], add: bool) -> dict:
-    """Tag or untag fans in WeChat's batches of 50; each batch that WeChat accepts is mirrored locally."""
-    tag = get_tag(account_id, tag_id)
-    oa = client(get_account(account_id))
+def _in_batches(openids: list[str], size: int, call: Callable[[list[str]], Any], mirror: Callable[[list[str]], None]):
+    """Send `openids` (once each) to WeChat `size` at a time; `mirror` applies and commits each batch WeChat
+    accepted. The result reports every batch, so a partial failure shows which fans were not changed."""
     openids = list(dict.fromkeys(openids))
-    call = oa.api.tag.tag_user if add else oa.api.tag.untag_user
-    marker = f",{tag.wechat_id},"
     batches, succeeded = [], 0
-    for batch in _batches(openids, TAG_BATCH):
-        result = oa.call(call, tag.wechat_id, batch)
+    for batch in _batches(openids, size):
+        result = call(batch)
         entry: dict[str, Any] = {"size": len(batch), "ok": result.ok, "errcode": None, "message": None}
         if result.ok:
             succeeded += len(batch)
-            fans = (
-                db.session.execute(select(Fan).where(Fan.account_id == account_id, Fan.openid.in_(batch)))
-                .scalars()
-                .all()
-            )
-            for fan in fans:
-                has = marker in fan.tag_ids
-                if add and not has:
-                    fan.tag_ids = fan.tag_ids + f"{tag.wechat_id},"
-                elif not add and has:
-                    fan.tag_ids = fan.tag_ids.replace(marker, ",")
-                fan.updated_at = utcnow()
+            mirror(batch)
             db.session.commit()
         else:
             entry["errcode"], entry["message"] = result.errcode, result.meaning
         batches.append(entry)
     return {"requested": len(openids), "succeeded": succeeded, "failed": len(openids) - succeeded, "batches": batches}
+
+
+def tag_fans(account_id: int, tag_id: int, openids: list[str], add: bool) -> dict:
+    """Tag or untag fans in WeChat's batches of 50; each batch that WeChat accepts is mirrored locally."""
+    tag = get_tag(account_id, tag_id)
+    oa = client(get_account(account_id))
+    call = oa.api.tag.tag_user if add else oa.api.tag.untag_user
+    marker = f",{tag.wechat_id},"
+
+    def mirror(batch: list[str]) -> None:
+        fans = db.session.execute(select(Fan).where(Fan.account_id == account_id, Fan.openid.in_(batch))).scalars()
+        for fan in fans:
+            has = marker in fan.tag_ids
+            if add and not has:
+                fan.tag_ids = fan.tag_ids + f"{tag.wechat_id},"
+            elif not add and has:
+                fan.tag_ids = fan.tag_ids.replace(marker, ",")
+            fan.updated_at = utcnow()
+
+    return _in_batches(openids, TAG_BATCH, lambda batch: oa.call(call, tag.wechat_id, batch), mirror)
 
 
 def blacklist_fans(account_id: int, openids: list[str], add: bool) -> dict:
     """Blacklist (or release) fans in WeChat's batches of 20; each batch WeChat accepts is mirrored locally."""
     oa = client(get_account(account_id))
-    openids = list(dict.fromkeys(openids))
     call = oa.api.tag.batch_black_list if add else oa.api.tag.batch_unblack_list
-    batches, succeeded = [], 0
-    for batch in _batches(openids, BLACKLIST_BATCH):
-        result = oa.call(call, batch)
-        entry: dict[str, Any] = {"size": len(batch), "ok": result.ok, "errcode": None, "message": None}
-        if result.ok:
-            succeeded += len(batch)
-            db.session.execute(
-                update(Fan)
-                .where(Fan.account_id == account_id, Fan.openid.in_(batch), Fan.blacklisted.is_(not add))
-                .values(blacklisted=add, updated_at=utcnow())
-            )
-            db.session.commit()
-        else:
-            entry["errcode"], entry["message"] = result.errcode, result.meaning
-        batches.append(entry)
-    return {"requested": len(openids), "succeeded": succeeded, "failed": len(openids) - succeeded, "batches": batches}
+
+    def mirror(batch: list[str]) -> None:
+        db.session.execute(
+            update(Fan)
+            .where(Fan.account_id == account_id, Fan.openid.in_(batch), Fan.blacklisted.is_(not add))
+            .values(blacklisted=add, updated_at=utcnow())
+        )
+
+    return _in_batches(openids, BLACKLIST_BATCH, lambda batch: oa.call(call, batch), mirror)
 
 
 def sync_blacklist(account_id: int) -> dict:
