@@ -212,17 +212,15 @@ class Bench:
     # ------------------------------------------------------------------ setup
 
     def prepare(self) -> None:
-        from waitress.server import create_server
-
         from wedraw.core.factory import create_app
         from wedraw.core.migrations import upgrade
+        from wedraw.core.serving import start_server
 
         for name in SERVICES:
             upgrade(name, settings=self.settings)
         official = create_app("wechat_official", settings=self.settings)
         self.official_port = free_port()
-        server = create_server(official, host="127.0.0.1", port=self.official_port, threads=8)
-        threading.Thread(target=server.run, daemon=True).start()
+        start_server(official, port=self.official_port, threads=8)
         self.settings = dataclasses.replace(
             self.settings,
             service_urls={**self.settings.service_urls, "wechat_official": f"http://127.0.0.1:{self.official_port}"},

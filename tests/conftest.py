@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from wedraw.core.config import load_settings
 from wedraw.core.factory import create_app, service_db
 from wedraw.core.migrations import upgrade
 from wedraw.core.registry import DATABASE_SERVICES, WEB_SERVICES
+from wedraw.core.serving import start_server, stop_server
 from wedraw.core.store import reset_store_cache, store_for
 
 ADMIN_PASSWORD = "Admin-pass-2026"
@@ -217,32 +217,13 @@ def serve():
     servers = []
 
     def _serve(app, port: int | None = None) -> str:
-        server = start_wsgi_server(app, port=port)
+        server = start_server(app, port=port or 0)
         servers.append(server)
         return f"http://127.0.0.1:{server.effective_port}"
 
     yield _serve
     for server in servers:
-        stop_wsgi_server(server)
-
-
-def start_wsgi_server(app, port: int | None = None, threads: int = 8):
-    """waitress on 127.0.0.1 in a background thread. It polls with poll(), not select(): a long run opens
-    many descriptors, and select() cannot watch one numbered above 1024 (the server would stop answering)."""
-    from waitress.server import create_server
-
-    server = create_server(app, host="127.0.0.1", port=port or 0, threads=threads, asyncore_use_poll=True)
-    threading.Thread(target=server.run, daemon=True).start()
-    return server
-
-
-def stop_wsgi_server(server) -> None:
-    """Stop it whole, as a process exit would: the listening socket, every accepted connection (a client's
-    pooled keep-alive connection must not outlive the server) and the worker threads."""
-    server.close()
-    for channel in list(server._map.values()):
-        channel.close()
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        stop_server(server)
 
 
 @contextlib.contextmanager

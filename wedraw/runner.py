@@ -17,12 +17,11 @@ import sys
 import threading
 import time
 
-from waitress.server import create_server
-
 from wedraw.core.config import PROJECT_ROOT, load_settings
 from wedraw.core.factory import create_app
 from wedraw.core.migrations import upgrade
 from wedraw.core.registry import SERVICES, WEB_SERVICES
+from wedraw.core.serving import start_server, stop_server
 from wedraw.frontdoor import FrontDoor
 from wedraw.seed import seed_all
 
@@ -45,19 +44,11 @@ class Platform:
         self.messages: list[str] = []
 
     def _serve(self, app, port: int, name: str) -> None:
-        # poll(), not select(): select() cannot watch a descriptor numbered above 1024.
-        server = create_server(
-            app,
-            host=self.host,
-            port=port,
-            threads=8,
-            ident="wedraw",
-            clear_untrusted_proxy_headers=True,
-            asyncore_use_poll=True,
+        self.servers.append(
+            start_server(
+                app, host=self.host, port=port, threads=8, name=f"http-{name}", clear_untrusted_proxy_headers=True
+            )
         )
-        thread = threading.Thread(target=server.run, name=f"http-{name}", daemon=True)
-        thread.start()
-        self.servers.append(server)
 
     def _spawn(self, argv: list[str], env: dict[str, str], log_name: str) -> None:
         log_dir = self.settings.log_dir
@@ -134,7 +125,7 @@ class Platform:
                 child.kill()
                 child.wait()
         for server in self.servers:
-            server.close()
+            stop_server(server)
         if self.sandbox is not None:
             self.sandbox.stop()
 

@@ -12,8 +12,9 @@ import time
 import pytest
 from sqlalchemy import insert, select
 
-from tests.conftest import run_worker, start_wsgi_server, stop_wsgi_server
+from tests.conftest import run_worker
 from wedraw.core.factory import create_app
+from wedraw.core.serving import start_server, stop_server
 from wedraw.message_center import credentials
 from wedraw.sandbox.client import SandboxControl
 from wedraw.sandbox.server import start_sandbox
@@ -87,18 +88,18 @@ def _with_sandbox(settings, handle, env: dict):
 def module_official(apps, settings, module_sandbox):
     """The Official Account service, pointed at the sandbox and served over HTTP (its internal routes)."""
     app = create_app("wechat_official", settings=_with_sandbox(settings, module_sandbox, {}))
-    server = start_wsgi_server(app)
+    server = start_server(app)
     yield app, f"http://127.0.0.1:{server.effective_port}"
-    stop_wsgi_server(server)
+    stop_server(server)
 
 
 @pytest.fixture(scope="package")
 def module_miniprogram(apps, settings, module_sandbox):
     """The miniprogram service served over HTTP (its internal routes feed `members` audiences)."""
     app = create_app("miniprogram", settings=_with_sandbox(settings, module_sandbox, {}))
-    server = start_wsgi_server(app, threads=4)
+    server = start_server(app, threads=4)
     yield app, f"http://127.0.0.1:{server.effective_port}"
-    stop_wsgi_server(server)
+    stop_server(server)
 
 
 @pytest.fixture

@@ -1,1 +1,1 @@
-from tests.sandbox.fixtures import corp, mp, oa, pauses, policy, sandbox, serve_wsgi  # noqa: F401
+from tests.sandbox.fixtures import corp, mp, oa, pauses, policy, sandbox  # noqa: F401

@@ -6,11 +6,9 @@ Each test gets its own sandbox (a small world on free ports) and its own shared 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import pytest
-from werkzeug.serving import make_server
 
 from wedraw.core.config import Settings, load_settings
 from wedraw.sandbox.client import SandboxControl
@@ -104,20 +102,3 @@ def corp(sandbox, policy):
     from wedraw.wechat import demo_wecom_app, wecom_app
 
     return wecom_app(sandbox.settings, demo_wecom_app(sandbox.settings), timeout=5.0, policy=policy)
-
-
-@pytest.fixture
-def serve_wsgi():
-    """Serve a WSGI app on a free local port in a thread; stopped after the test."""
-    servers = []
-
-    def _serve(app) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield _serve
-    for server in servers:
-        server.shutdown()
-        server.server_close()

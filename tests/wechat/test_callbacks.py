@@ -195,19 +195,19 @@ class Receiver:
 
 
 @pytest.fixture
-def official_receiver(sandbox, serve_wsgi):
+def official_receiver(sandbox, serve):
     demo = sandbox.demo.official
     receiver = Receiver(CallbackCodec("official", demo.token, demo.aes_key, demo.appid))
-    receiver.url = serve_wsgi(receiver.app) + "/callback"
+    receiver.url = serve(receiver.app) + "/callback"
     sandbox.control.update_account(demo.appid, callback_url=receiver.url)
     return receiver
 
 
 @pytest.fixture
-def wecom_receiver(sandbox, serve_wsgi):
+def wecom_receiver(sandbox, serve):
     demo = sandbox.demo.wecom
     receiver = Receiver(CallbackCodec("wecom", demo.token, demo.aes_key, demo.corp_id))
-    receiver.url = serve_wsgi(receiver.app) + "/callback"
+    receiver.url = serve(receiver.app) + "/callback"
     sandbox.control.update_agent(demo.corp_id, demo.agent_id, callback_url=receiver.url)
     return receiver
 

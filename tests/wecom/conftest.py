@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from tests.conftest import run_worker, start_wsgi_server, stop_wsgi_server
+from tests.conftest import run_worker
 from wedraw.core.factory import create_app
+from wedraw.core.serving import start_server, stop_server
 from wedraw.message_center import credentials
 from wedraw.sandbox.client import SandboxControl
 from wedraw.sandbox.server import start_sandbox
@@ -222,14 +223,14 @@ def message_center(apps, settings, module_sandbox):
     """The message center pointed at the sandbox, served over HTTP, with a real worker: yields its URL and app."""
     mc_settings = _pointed(settings, module_sandbox)
     app = create_app("message_center", settings=mc_settings)
-    server = start_wsgi_server(app)
+    server = start_server(app)
     celery, running = _worker("message_center", mc_settings, ["message_center", "wechat_push"], "threads", 4)
     try:
         with running:
             yield dataclasses.make_dataclass("MC", ["url", "app"])(f"http://127.0.0.1:{server.effective_port}", app)
     finally:
         purge(celery, ["message_center", "wechat_push"])
-        stop_wsgi_server(server)
+        stop_server(server)
 
 
 @pytest.fixture

@@ -1,26 +1,30 @@
 """Serve both sandbox hosts from one process, sharing one world.
 
 `start_sandbox()` runs them in background threads (tests, the embedded runner);
-`python -m wedraw.sandbox` runs them until SIGTERM/SIGINT. Threaded servers matter:
-an injected delay holds one request while others go on, as on WeChat.
+`python -m wedraw.sandbox` runs them until SIGTERM/SIGINT. As on WeChat, connections are
+kept alive, and an injected delay holds one request while others go on (a pool of
+`THREADS` request threads per host).
 """
 
 from __future__ import annotations
 
-import socket
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from waitress.server import BaseWSGIServer
 
 from wedraw.core.config import Settings, load_settings
 from wedraw.core.factory import create_app
+from wedraw.core.serving import start_server, stop_server
 from wedraw.sandbox.demo import demo_accounts
 from wedraw.sandbox.world import World, WorldParams
 
-SHUTDOWN_POLL = 0.05  # how often a serving thread checks for stop(): stopping is quick
+# Requests served at once per host: more than the callers of any test or benchmark hold open
+# (a delayed request keeps its thread), few enough to stay light when idle.
+THREADS = 32
+# Open connections per host (idle keep-alive ones included) before it stops accepting.
+CONNECTION_LIMIT = 1000
 
 
 def build_world(settings: Settings, **params: Any) -> World:
@@ -45,30 +49,18 @@ class SandboxHandle:
     official_url: str
     wecom_url: str
     _servers: list[BaseWSGIServer] = field(default_factory=list, repr=False)
-    _threads: list[threading.Thread] = field(default_factory=list, repr=False)
 
     def stop(self) -> None:
         for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
+            stop_server(server)
         self.world.pusher.shutdown()
         self._servers.clear()
-        self._threads.clear()
 
     def __enter__(self) -> SandboxHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _serve(host: str, port: int, app: Flask) -> BaseWSGIServer:
-    """A threaded server on a socket we bind ourselves: a taken port raises OSError here
-    (werkzeug's own bind prints and exits the process, which an embedding caller cannot handle)."""
-    with socket.create_server((host, port)) as listener:
-        return make_server(host, port, app, threaded=True, fd=listener.fileno())
 
 
 def start_sandbox(
@@ -87,17 +79,20 @@ def start_sandbox(
     servers: list[BaseWSGIServer] = []
     try:
         for name, port in (("official", official_port), ("wecom", wecom_port)):
-            servers.append(_serve(host, port, apps[name]))
+            servers.append(
+                start_server(
+                    apps[name],
+                    host=host,
+                    port=port,
+                    threads=THREADS,
+                    name=f"sandbox-{name}",
+                    ident="wechat-sandbox",
+                    connection_limit=CONNECTION_LIMIT,
+                )
+            )
     except BaseException:
         for server in servers:
-            server.server_close()
+            stop_server(server)
         raise
-    threads = []
-    for server, name in zip(servers, ("official", "wecom"), strict=True):
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL}, name=f"sandbox-{name}", daemon=True
-        )
-        thread.start()
-        threads.append(thread)
-    urls = [f"http://{host}:{server.port}" for server in servers]
-    return SandboxHandle(world, urls[0], urls[1], servers, threads)
+    urls = [f"http://{host}:{server.effective_port}" for server in servers]
+    return SandboxHandle(world, urls[0], urls[1], servers)
