@@ -1,13 +1,16 @@
-"""The transport: host rewrite by configuration, a timeout on every request, metrics."""
+"""The transport: host rewrite by configuration, a timeout on every request, metrics, the direct path."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import requests
 
+from tests.conftest import free_port
 from wedraw.core.config import load_settings
 from wedraw.wechat import demo_official_account, metrics
-from wedraw.wechat.transport import endpoint_name, host_map, mount, rewrite_url
+from wedraw.wechat.transport import WeChatSession, endpoint_name, host_map, mount, rewrite_url
 
 MAPPING = {"api.weixin.qq.com": "http://127.0.0.1:3100", "qyapi.weixin.qq.com": "http://10.0.0.5:8000/wecom/"}
 
@@ -92,3 +95,76 @@ def test_the_environment_proxy_is_read_once_per_host_and_still_applies(monkeypat
         session.get("http://wechat.example/cgi-bin/token", timeout=2)  # went to the proxy
     monkeypatch.delenv("HTTP_PROXY")
     assert adapter.environment_proxies("http://wechat.example/b")["http"] == "http://127.0.0.1:9"  # read once
+
+
+def _echo(environ, start_response):
+    """What arrived: method, path, query, the headers a WeChat call carries, and the body."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    seen = {
+        "method": environ["REQUEST_METHOD"],
+        "path": environ["PATH_INFO"],
+        "query": environ.get("QUERY_STRING", ""),
+        "content_type": environ.get("CONTENT_TYPE", ""),
+        "content_length": environ.get("CONTENT_LENGTH", ""),
+        "accept": environ.get("HTTP_ACCEPT", ""),
+        "user_agent": environ.get("HTTP_USER_AGENT", ""),
+        "x_extra": environ.get("HTTP_X_EXTRA"),
+        "body": body.decode("utf-8"),
+    }
+    payload = json.dumps(seen, ensure_ascii=False).encode("utf-8")
+    headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(payload)))]
+    start_response("200 OK", headers)
+    return [payload]
+
+
+CALLS = [
+    ("GET", "/cgi-bin/user/get", {"params": {"access_token": "T", "next_openid": None}}),
+    ("GET", "/cgi-bin/user/info?lang=zh_CN", {"params": {"access_token": "T", "openid": "o 1+/"}}),
+    ("GET", "/cgi-bin/tags/get", {"params": {"ids": [1, 2], "name": "会员"}}),
+    ("POST", "/cgi-bin/message/template/send", {"params": {"access_token": "T"}, "data": '{"a": "你好"}'.encode()}),
+    ("POST", "/cgi-bin/message/custom/send", {"json": {"touser": "o1", "text": {"content": "你好"}}}),
+    ("POST", "/cgi-bin/webhook/send", {"json": {"k": 1}, "headers": {"Content-Type": "text/plain", "X-Extra": "1"}}),
+    ("POST", "/cgi-bin/menu/delete", {"headers": {"User-Agent": None}}),
+]
+
+
+def test_a_wechat_session_sends_what_requests_sends_without_requests_per_call_path(serve, monkeypatch):
+    mapping = {"api.weixin.qq.com": serve(_echo)}
+    expected = [
+        mount(requests.Session(), mapping).request(method, "https://api.weixin.qq.com" + path, **kwargs).json()
+        for method, path, kwargs in CALLS
+    ]
+
+    def not_here(*_args, **_kwargs):
+        raise AssertionError("a plain WeChat API call took requests' per-call path")
+
+    monkeypatch.setattr(requests.Session, "send", not_here)
+    session = mount(WeChatSession(), mapping)
+    for (method, path, kwargs), wanted in zip(CALLS, expected, strict=True):
+        response = session.request(method, "https://api.weixin.qq.com" + path, **kwargs)
+        assert response.status_code == 200 and response.encoding == "utf-8"
+        assert response.json() == wanted, (method, path)
+        assert response.request.method == method and response.url.startswith(mapping["api.weixin.qq.com"])
+    snapshot = metrics.snapshot()["api_calls"]
+    assert snapshot["wechat:cgi-bin/user/info"] == {"0": 2}  # counted on both paths
+    with pytest.raises(AssertionError, match="per-call path"):  # not a WeChat API host: requests' path
+        session.get("http://127.0.0.1:9/cgi-bin/token")
+
+
+def test_a_wechat_session_fails_as_requests_fails(sandbox, monkeypatch):
+    sandbox.control.fault("/cgi-bin/user/get", delay=3, times=1)
+    session = mount(WeChatSession(), host_map(sandbox.settings), timeout=0.3)
+    with pytest.raises(requests.ReadTimeout):
+        session.get("https://api.weixin.qq.com/cgi-bin/user/get")
+    assert session.get("https://api.weixin.qq.com/cgi-bin/user/get").json()["errcode"] == 41001  # no token
+    closed = mount(WeChatSession(), {"api.weixin.qq.com": f"http://127.0.0.1:{free_port()}"})
+    with pytest.raises(requests.ConnectionError):
+        closed.post("https://api.weixin.qq.com/cgi-bin/message/template/send", json={})
+    assert metrics.snapshot()["api_calls"]["wechat:cgi-bin/user/get"] == {"timeout": 1, "41001": 1}
+    assert metrics.snapshot()["api_calls"]["wechat:cgi-bin/message/template/send"] == {"connection_error": 1}
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a proxy for the host: requests' path, via the proxy
+    proxied = mount(WeChatSession(), {"api.weixin.qq.com": "http://wechat.example"})
+    with pytest.raises(requests.exceptions.ProxyError):
+        proxied.get("https://api.weixin.qq.com/cgi-bin/token", timeout=2)

@@ -19,23 +19,28 @@ from waitress.server import BaseWSGIServer, create_server
 STOP_TIMEOUT = 5.0
 
 
-def start_server(
+def bind_server(
     app: Any,
     *,
     host: str = "127.0.0.1",
     port: int = 0,
     threads: int = 8,
-    name: str = "http",
     **options: Any,
 ) -> BaseWSGIServer:
-    """Bind now (a taken port raises OSError here) and serve in a daemon thread; port 0 picks a free one.
-
-    `server.effective_port` is the port it listens on. Stop with `stop_server()`.
-    """
+    """A server bound to its port (a taken port raises OSError here), not serving yet; port 0 picks a
+    free one. `server.effective_port` is the port it listens on."""
     options.setdefault("ident", "wedraw")
-    server = create_server(app, host=host, port=port, threads=threads, asyncore_use_poll=True, **options)
+    return create_server(app, host=host, port=port, threads=threads, asyncore_use_poll=True, **options)
+
+
+def serve_in_thread(server: BaseWSGIServer, name: str = "http") -> BaseWSGIServer:
     threading.Thread(target=server.run, name=name, daemon=True).start()
     return server
+
+
+def start_server(app: Any, *, name: str = "http", **options: Any) -> BaseWSGIServer:
+    """Bind now and serve in a daemon thread (options as `bind_server`). Stop with `stop_server()`."""
+    return serve_in_thread(bind_server(app, **options), name)
 
 
 def stop_server(server: BaseWSGIServer) -> None:

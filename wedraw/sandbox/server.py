@@ -16,7 +16,7 @@ from waitress.server import BaseWSGIServer
 
 from wedraw.core.config import Settings, load_settings
 from wedraw.core.factory import create_app
-from wedraw.core.serving import start_server, stop_server
+from wedraw.core.serving import bind_server, serve_in_thread, stop_server
 from wedraw.sandbox.demo import demo_accounts
 from wedraw.sandbox.world import World, WorldParams
 
@@ -77,15 +77,14 @@ def start_sandbox(
     world = world or build_world(settings, **world_params)
     apps = build_apps(settings, world)
     servers: list[BaseWSGIServer] = []
-    try:
+    try:  # both hosts bound before either answers: whoever sees one up may call the other
         for name, port in (("official", official_port), ("wecom", wecom_port)):
             servers.append(
-                start_server(
+                bind_server(
                     apps[name],
                     host=host,
                     port=port,
                     threads=THREADS,
-                    name=f"sandbox-{name}",
                     ident="wechat-sandbox",
                     connection_limit=CONNECTION_LIMIT,
                 )
@@ -94,5 +93,7 @@ def start_sandbox(
         for server in servers:
             stop_server(server)
         raise
+    for server, name in zip(servers, ("official", "wecom"), strict=True):
+        serve_in_thread(server, f"sandbox-{name}")
     urls = [f"http://{host}:{server.effective_port}" for server in servers]
     return SandboxHandle(world, urls[0], urls[1], servers)

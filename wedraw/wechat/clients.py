@@ -31,7 +31,15 @@ from wedraw.wechat.callbacks import CallbackCodec
 from wedraw.wechat.policy import CallPolicy, CallResult, Ok
 from wedraw.wechat.robot import GroupRobot
 from wedraw.wechat.tokens import REFRESH_AHEAD, SharedAccessToken, SharedSessionStorage, TokenFetchError
-from wedraw.wechat.transport import DEFAULT_TIMEOUT, Timeout, call_timeout, host_map, mount, rewrite_url
+from wedraw.wechat.transport import (
+    DEFAULT_TIMEOUT,
+    Timeout,
+    WeChatSession,
+    call_timeout,
+    host_map,
+    mount,
+    rewrite_url,
+)
 
 PAGE_LIMIT = 10_000
 
@@ -336,7 +344,7 @@ def _cached(key: tuple, build: Callable[[], Any]) -> Any:
 
 def _with_shared_token(api: WeChatApiClient | WeComApiClient, settings: Settings, label: str, timeout: Timeout):
     """Route the client through the transport and give it its app's shared token."""
-    mount(api._http, host_map(settings), timeout)
+    api._http = mount(WeChatSession(), host_map(settings), timeout)
     api._attach(SharedAccessToken(api.session, api.request_token, label))
     return api
 
@@ -397,7 +405,7 @@ def group_robot(
     settings: Settings, key: str, *, timeout: Timeout = DEFAULT_TIMEOUT, policy: CallPolicy | None = None
 ) -> GroupRobot:
     def build() -> GroupRobot:
-        return GroupRobot(key, mount(requests.Session(), host_map(settings), timeout), policy or CallPolicy(), timeout)
+        return GroupRobot(key, mount(WeChatSession(), host_map(settings), timeout), policy or CallPolicy(), timeout)
 
     return _cached(_cache_key(settings, "robot", key, key, timeout, policy), build)
 

@@ -10,6 +10,12 @@ patched code path, and no request can go out without a timeout.
 walks all of `os.environ` three times a request, a quarter of a push worker's CPU): the
 transport reads the proxy for each host from the environment once, and the CA bundle
 variables are read when the session is mounted.
+
+WeDraw's clients use a `WeChatSession`: a plain call to WeChat's API hosts (a JSON or bytes
+body, no files, cookies, auth, hooks, proxy or streaming) goes from it straight to the
+transport's connection pool, skipping requests' per-call preparation, which cost as much
+CPU as the HTTP exchange itself. Everything else takes requests' own path, through the
+same transport.
 """
 
 from __future__ import annotations
@@ -21,11 +27,21 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
+from json import dumps as _json_dumps
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.utils import get_environ_proxies
+from requests.models import PreparedRequest
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers, get_environ_proxies
+from urllib3.exceptions import ClosedPoolError, MaxRetryError, NewConnectionError, ProtocolError
+from urllib3.exceptions import ConnectTimeoutError as _ConnectTimeout
+from urllib3.exceptions import HTTPError as _Urllib3Error
+from urllib3.exceptions import ProxyError as _ProxyError
+from urllib3.exceptions import ReadTimeoutError as _ReadTimeout
+from urllib3.exceptions import SSLError as _SSLError
+from urllib3.util import Timeout as _PoolTimeout
 
 from wedraw.wechat.metrics import WeChatMetrics, metrics
 
@@ -39,10 +55,24 @@ HOST_LABELS = {
     "open.weixin.qq.com": "open",
     "qyapi.weixin.qq.com": "wecom",
 }
+# WeChat's JSON API hosts, which a WeChatSession calls directly (they answer, never redirect).
+DIRECT_HOSTS = frozenset(("api.weixin.qq.com", "qyapi.weixin.qq.com"))
 DEFAULT_TIMEOUT = 10.0
 
 Timeout = float | tuple[float, float]
 _call_timeout: contextvars.ContextVar[Timeout | None] = contextvars.ContextVar("wechat_call_timeout", default=None)
+
+
+def _query(params: dict | None) -> str:
+    """A query string as requests encodes one: sequences repeat the name, None values are left out."""
+    if not params:
+        return ""
+    pairs = []
+    for name, values in params.items():
+        for value in values if isinstance(values, (list, tuple)) else (values,):
+            if value is not None:
+                pairs.append((name, value))
+    return urlencode(pairs)
 
 
 def host_map(settings) -> dict[str, str]:
@@ -117,6 +147,10 @@ class WeChatTransport(HTTPAdapter):
                 found = self._env_proxies[key] = get_environ_proxies(url)
         return found
 
+    def _timeout(self, timeout: Timeout | None) -> Timeout:
+        override = _call_timeout.get()
+        return override if override is not None else (timeout if timeout is not None else self.timeout)
+
     def send(
         self,
         request: requests.PreparedRequest,
@@ -133,21 +167,179 @@ class WeChatTransport(HTTPAdapter):
         # The host actually called (a replacement too) decides its proxy, and NO_PROXY applies to
         # it; proxies set on the session or the call still win.
         proxies = {**self.environment_proxies(request.url), **(proxies or {})}
-        override = _call_timeout.get()
-        effective = override if override is not None else (timeout if timeout is not None else self.timeout)
         started = time.perf_counter()
         try:
             response = super().send(
-                request, stream=stream, timeout=effective, verify=verify, cert=cert, proxies=proxies
+                request, stream=stream, timeout=self._timeout(timeout), verify=verify, cert=cert, proxies=proxies
             )
-        except requests.Timeout:
-            self.metrics.api_called(endpoint, "timeout", (time.perf_counter() - started) * 1000)
-            raise
-        except requests.ConnectionError:
-            self.metrics.api_called(endpoint, "connection_error", (time.perf_counter() - started) * 1000)
+        except requests.RequestException as exc:
+            self._failed(endpoint, exc, started)
             raise
         self.metrics.api_called(endpoint, _errcode_of(response), (time.perf_counter() - started) * 1000)
         return response
+
+    def _failed(self, endpoint: str, exc: requests.RequestException, started: float) -> None:
+        if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
+            outcome = "timeout" if isinstance(exc, requests.Timeout) else "connection_error"
+            self.metrics.api_called(endpoint, outcome, (time.perf_counter() - started) * 1000)
+
+    def direct(
+        self,
+        method: str,
+        url: str,
+        query: str,
+        body: bytes | None,
+        headers: CaseInsensitiveDict,
+        timeout: Timeout | None,
+        verify: bool | str,
+    ) -> requests.Response | None:
+        """Send a plain request straight through the connection pool; None if it must take requests' path
+        (a proxy applies to the host). What it returns and raises is what requests would."""
+        target = rewrite_url(url, self.mapping)
+        if self.environment_proxies(target):
+            return None
+        if query:
+            target += ("&" if "?" in target else "?") + query
+        request = PreparedRequest()
+        request.method, request.url, request.headers, request.body = method, target, headers, body
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        elif method not in ("GET", "HEAD"):
+            headers["Content-Length"] = "0"
+        endpoint = endpoint_name(url)
+        started = time.perf_counter()
+        try:
+            response = self._urlopen(request, self._timeout(timeout), verify)
+        except requests.RequestException as exc:
+            self._failed(endpoint, exc, started)
+            raise
+        self.metrics.api_called(endpoint, _errcode_of(response), (time.perf_counter() - started) * 1000)
+        return response
+
+    def _urlopen(self, request: PreparedRequest, timeout: Timeout, verify: bool | str) -> requests.Response:
+        """urllib3's answer, read whole, as a requests Response; urllib3's errors as requests' (as HTTPAdapter.send)."""
+        try:
+            conn = self.get_connection_with_tls_context(request, verify)
+            self.cert_verify(conn, request.url, verify, None)
+            pool_timeout = (
+                _PoolTimeout(connect=timeout[0], read=timeout[1])
+                if isinstance(timeout, tuple)
+                else _PoolTimeout(connect=timeout, read=timeout)
+            )
+            raw = conn.urlopen(
+                method=request.method,
+                url=self.request_url(request, {}),
+                body=request.body,
+                headers=request.headers,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=True,
+                decode_content=True,
+                retries=self.max_retries,
+                timeout=pool_timeout,
+            )
+        except MaxRetryError as exc:
+            if isinstance(exc.reason, _ConnectTimeout) and not isinstance(exc.reason, NewConnectionError):
+                raise requests.ConnectTimeout(exc, request=request) from exc
+            if isinstance(exc.reason, _ProxyError):
+                raise requests.exceptions.ProxyError(exc, request=request) from exc
+            if isinstance(exc.reason, _SSLError):
+                raise requests.exceptions.SSLError(exc, request=request) from exc
+            raise requests.ConnectionError(exc, request=request) from exc
+        except _ReadTimeout as exc:
+            raise requests.ReadTimeout(exc, request=request) from exc
+        except _SSLError as exc:
+            raise requests.exceptions.SSLError(exc, request=request) from exc
+        except (ProtocolError, ClosedPoolError, OSError, _Urllib3Error) as exc:
+            raise requests.ConnectionError(exc, request=request) from exc
+        response = requests.Response()
+        response.status_code = raw.status
+        response.headers = CaseInsensitiveDict(raw.headers)
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw, response.reason, response.url = raw, raw.reason, request.url
+        response._content, response._content_consumed = raw.data, True
+        response.request, response.connection = request, self
+        return response
+
+
+class WeChatSession(requests.Session):
+    """A requests session whose plain calls to WeChat's API hosts skip requests' per-call preparation.
+
+    Plain: the host is one of DIRECT_HOSTS, a transport is mounted, the body is bytes, JSON or
+    none, the query a dict, and there are no files, cookies, auth, hooks, proxies, certificates
+    or streaming (WeChat's API sets no cookies and never redirects). Anything else, and a host
+    with a proxy, goes through `requests.Session.request`.
+    """
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        params=None,
+        data=None,
+        headers=None,
+        cookies=None,
+        files=None,
+        auth=None,
+        timeout=None,
+        allow_redirects: bool = True,
+        proxies=None,
+        hooks=None,
+        stream=None,
+        verify=None,
+        cert=None,
+        json=None,
+    ) -> requests.Response:
+        response = None
+        if (
+            not (files or cookies or auth or hooks or proxies or stream or cert)
+            and not (self.auth or self.cert or self.proxies or self.params or self.cookies or self.hooks["response"])
+            and (data is None or isinstance(data, bytes))
+            and (params is None or isinstance(params, dict))
+            and url.isascii()
+            and not any(c.isspace() for c in url)
+            and urlsplit(url).hostname in DIRECT_HOSTS
+        ):
+            adapter = self.get_adapter(url)
+            if isinstance(adapter, WeChatTransport):
+                merged = CaseInsensitiveDict(self.headers)
+                merged.update(headers or {})
+                for name in [name for name, value in merged.items() if value is None]:
+                    del merged[name]
+                body = data
+                if not data and json is not None:  # as requests: JSON only without data
+                    body = _json_dumps(json, allow_nan=False).encode("utf-8")
+                    if "Content-Type" not in merged:
+                        merged["Content-Type"] = "application/json"
+                response = adapter.direct(
+                    method.upper(),
+                    url,
+                    _query(params),
+                    body,
+                    merged,
+                    timeout,
+                    self.verify if verify is None else verify,
+                )
+        if response is not None:
+            return response
+        return super().request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            cookies=cookies,
+            files=files,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+            proxies=proxies,
+            hooks=hooks,
+            stream=stream,
+            verify=verify,
+            cert=cert,
+            json=json,
+        )
 
 
 def mount(
