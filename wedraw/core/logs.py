@@ -77,7 +77,7 @@ def init_request_logging(app: Flask, service: str) -> None:
         if rid:
             response.headers["X-Request-ID"] = rid
         started = getattr(g, "started", None)
-        if started is not None and request.path != "/health":
+        if started is not None and request.path != "/health" and access.isEnabledFor(logging.INFO):
             access.info(
                 "%s %s %s",
                 request.method,

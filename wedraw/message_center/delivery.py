@@ -541,7 +541,8 @@ def _write(run: Run, writes: list[tuple[Row, Outcome, str]], *, attempted: bool 
         }
         for i, p in enumerate(part):
             values[f"id{i}"], values[f"msgid{i}"] = p["b_id"], p["b_msgid"]
-        recorded += db.session.execute(_record_sent(len(part)), values).rowcount
+        # On the session's connection (same transaction), without the ORM's per-statement work.
+        recorded += db.session.connection().execute(_record_sent(len(part)), values).rowcount
     if others:
         result = db.session.execute(_RECORD, others)
         recorded += result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(others)
