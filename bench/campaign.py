@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.proc import children_of, cpu_seconds, pids_named  # noqa: E402
+from bench.proc import children_of, cpu_seconds, pids_named, reference_seconds  # noqa: E402
 
 # Its own databases (never the test suite's `wedraw_test_*`); another prefix lets two runs share a server.
 DB_PREFIX = os.environ.get("WEDRAW_BENCH_DB_PREFIX", "wedraw_bench_campaign_")
@@ -197,9 +197,11 @@ def main() -> None:
         control.update_account(demo["appid"], template_daily_quota=10 * args.fans + 10)
         run = Bench(args, settings, environ, children, control, demo, var_dir)
         run.prepare()
+        run.pace.append(reference_seconds())
         rows = [run.campaign()]
         if not args.skip_baseline:
             rows.append(run.baseline())
+        run.pace.append(reference_seconds())
         report(args, rows, run)
     finally:
         children.stop()
@@ -215,6 +217,7 @@ class Bench:
         self.demo = demo
         self.var_dir = var_dir
         self.rss: dict[str, list[tuple[float, float]]] = {}
+        self.pace: list[float] = []  # reference loop seconds before and after the runs
 
     # ------------------------------------------------------------------ setup
 
@@ -461,6 +464,9 @@ def report(args, rows: list[dict], run: Bench) -> None:
     print(f"\nCPU during the campaign (seconds; ms per message), {os.cpu_count()} cores:")
     for name, seconds in sorted(run.cpu.items(), key=lambda item: -item[1]):
         print(f"  {name:<30} {seconds:>7.1f} s  {1000 * seconds / messages:>6.2f} ms")
+    before, after = run.pace
+    print(f"\nmachine pace: a reference Python loop took {before:.3f} s before the runs, {after:.3f} s after")
+    print("(bench/proc.py reference_seconds; lower is faster: compare runs at the same pace)")
     print("\nworker memory (RSS, MB) during the campaign:")
     print(f"{'worker':<14} {'start':>7} {'min':>7} {'max':>7} {'end':>7}   samples every 10 s")
     for name, samples in run.rss.items():

@@ -1,8 +1,9 @@
-"""Process facts the benchmarks report: CPU time by process, found by pid, name or parent."""
+"""Process facts the benchmarks report: CPU time by process, found by pid, name or parent; the machine's pace."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -33,3 +34,15 @@ def children_of(pid: int) -> list[int]:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+
+
+def reference_seconds(repeat: int = 3) -> float:
+    """Seconds a fixed pure-Python loop takes on one core (best of `repeat`): the machine's pace at
+    that moment, printed beside results so runs on other days (or shared, throttled cores) compare."""
+    best = float("inf")
+    for _ in range(repeat):
+        started, total = time.perf_counter(), 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best

@@ -35,9 +35,9 @@ from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, get_environ_proxies
-from urllib3.exceptions import ClosedPoolError, MaxRetryError, NewConnectionError, ProtocolError
 from urllib3.exceptions import ConnectTimeoutError as _ConnectTimeout
 from urllib3.exceptions import HTTPError as _Urllib3Error
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.exceptions import ProxyError as _ProxyError
 from urllib3.exceptions import ReadTimeoutError as _ReadTimeout
 from urllib3.exceptions import SSLError as _SSLError
@@ -250,7 +250,7 @@ class WeChatTransport(HTTPAdapter):
             raise requests.ReadTimeout(exc, request=request) from exc
         except _SSLError as exc:
             raise requests.exceptions.SSLError(exc, request=request) from exc
-        except (ProtocolError, ClosedPoolError, OSError, _Urllib3Error) as exc:
+        except (OSError, _Urllib3Error) as exc:  # ProtocolError, ClosedPoolError, refused connections
             raise requests.ConnectionError(exc, request=request) from exc
         response = requests.Response()
         response.status_code = raw.status
@@ -290,8 +290,7 @@ class WeChatSession(requests.Session):
         cert=None,
         json=None,
     ) -> requests.Response:
-        response = None
-        if (
+        plain = (
             not (files or cookies or auth or hooks or proxies or stream or cert)
             and not (self.auth or self.cert or self.proxies or self.params or self.cookies or self.hooks["response"])
             and (data is None or isinstance(data, bytes))
@@ -299,27 +298,21 @@ class WeChatSession(requests.Session):
             and url.isascii()
             and not any(c.isspace() for c in url)
             and urlsplit(url).hostname in DIRECT_HOSTS
-        ):
-            adapter = self.get_adapter(url)
-            if isinstance(adapter, WeChatTransport):
-                merged = CaseInsensitiveDict(self.headers)
-                merged.update(headers or {})
-                for name in [name for name, value in merged.items() if value is None]:
-                    del merged[name]
-                body = data
-                if not data and json is not None:  # as requests: JSON only without data
-                    body = _json_dumps(json, allow_nan=False).encode("utf-8")
-                    if "Content-Type" not in merged:
-                        merged["Content-Type"] = "application/json"
-                response = adapter.direct(
-                    method.upper(),
-                    url,
-                    _query(params),
-                    body,
-                    merged,
-                    timeout,
-                    self.verify if verify is None else verify,
-                )
+        )
+        adapter = self.get_adapter(url) if plain else None
+        response = None
+        if isinstance(adapter, WeChatTransport):
+            merged = CaseInsensitiveDict(self.headers)
+            merged.update(headers or {})
+            for name in [name for name, value in merged.items() if value is None]:
+                del merged[name]
+            body = data
+            if not data and json is not None:  # as requests: JSON only without data
+                body = _json_dumps(json, allow_nan=False).encode("utf-8")
+                if "Content-Type" not in merged:
+                    merged["Content-Type"] = "application/json"
+            verify = self.verify if verify is None else verify
+            response = adapter.direct(method.upper(), url, _query(params), body, merged, timeout, verify)
         if response is not None:
             return response
         return super().request(
