@@ -3,18 +3,14 @@
     .venv/bin/python bench/campaign.py                         # MariaDB root@127.0.0.1:3306 + a private Redis
     .venv/bin/python bench/campaign.py --fans 20000            # smaller
     .venv/bin/python bench/campaign.py --pool prefork          # the push workers' pool, to compare
-    .venv/bin/python bench/campaign.py --concurrency 8         # threads per push worker as deployed
+    .venv/bin/python bench/campaign.py --concurrency 4         # threads per push worker (deployed: 8)
 
 Everything is real and on loopback: the WeChat sandbox in its own process, MariaDB
 databases `wedraw_bench_campaign_*` (dropped and made again; WEDRAW_BENCH_DB_PREFIX or --db-prefix
 names others), a private redis-server on a
 free port (broker, shared store, token buckets), the Official Account service serving its
 internal routes (credentials, audience pages), one `message_center` worker (orchestration)
-and two `wechat_push` worker processes as Supervisor runs them, with 4 threads each by
-default instead of the deployed 8: the sandbox answers in about a millisecond, so every
-thread is busy on the CPU rather than waiting for WeChat, and on 2 cores threads beyond
-4 per process only contend for the GIL (8 cost about a fifth more CPU per message here).
-Against WeChat's real round trip of tens of milliseconds, the 8 threads mostly wait.
+and two `wechat_push` worker processes as Supervisor runs them (8 threads each).
 
 1. campaign: POST /api/message/campaigns {audience: all fans, start: true} → poll progress
    until every recipient is final. Wall time from the POST; messages/s over it.
@@ -130,9 +126,7 @@ def main() -> None:
     )
     parser.add_argument("--db-prefix", default=DB_PREFIX, help="prefix of the MariaDB databases it drops and makes")
     parser.add_argument("--pool", default="threads", choices=("threads", "prefork"))
-    parser.add_argument(
-        "--concurrency", type=int, default=4, help="threads per push worker process (deployed: 8; see above)"
-    )
+    parser.add_argument("--concurrency", type=int, default=8, help="threads per push worker process")
     parser.add_argument("--push-workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900, help="seconds each run may take at most")
     parser.add_argument("--skip-baseline", action="store_true")
