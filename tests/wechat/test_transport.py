@@ -118,6 +118,15 @@ def _echo(environ, start_response):
     return [payload]
 
 
+def _forbid_requests_path(monkeypatch) -> None:
+    """From here on, a call that takes requests' per-call path fails the test."""
+
+    def not_here(*_args, **_kwargs):
+        raise AssertionError("a plain WeChat API call took requests' per-call path")
+
+    monkeypatch.setattr(requests.Session, "send", not_here)
+
+
 CALLS = [
     ("GET", "/cgi-bin/user/get", {"params": {"access_token": "T", "next_openid": None}}),
     ("GET", "/cgi-bin/user/info?lang=zh_CN", {"params": {"access_token": "T", "openid": "o 1+/"}}),
@@ -135,11 +144,7 @@ def test_a_wechat_session_sends_what_requests_sends_without_requests_per_call_pa
         mount(requests.Session(), mapping).request(method, "https://api.weixin.qq.com" + path, **kwargs).json()
         for method, path, kwargs in CALLS
     ]
-
-    def not_here(*_args, **_kwargs):
-        raise AssertionError("a plain WeChat API call took requests' per-call path")
-
-    monkeypatch.setattr(requests.Session, "send", not_here)
+    _forbid_requests_path(monkeypatch)
     session = mount(WeChatSession(), mapping)
     for (method, path, kwargs), wanted in zip(CALLS, expected, strict=True):
         response = session.request(method, "https://api.weixin.qq.com" + path, **kwargs)
@@ -168,3 +173,78 @@ def test_a_wechat_session_fails_as_requests_fails(sandbox, monkeypatch):
     proxied = mount(WeChatSession(), {"api.weixin.qq.com": "http://wechat.example"})
     with pytest.raises(requests.exceptions.ProxyError):
         proxied.get("https://api.weixin.qq.com/cgi-bin/token", timeout=2)
+
+
+def _self_signed(directory) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wedraw-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_a_wechat_session_verifies_tls_on_the_direct_path(tmp_path, monkeypatch):
+    """WeChat is reached over HTTPS: the direct path checks the certificate as requests does."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Answer(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = b'{"errcode": 0, "errmsg": "ok"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        mapping = {"api.weixin.qq.com": f"https://127.0.0.1:{server.server_address[1]}"}
+        _forbid_requests_path(monkeypatch)
+        trusted = mount(WeChatSession(), mapping)
+        trusted.verify = cert  # as REQUESTS_CA_BUNDLE would set it
+        assert trusted.get("https://api.weixin.qq.com/cgi-bin/get_api_domain_ip").json() == {
+            "errcode": 0,
+            "errmsg": "ok",
+        }
+        with pytest.raises(requests.exceptions.SSLError):  # the default CA bundle does not know it
+            mount(WeChatSession(), mapping).get("https://api.weixin.qq.com/cgi-bin/get_api_domain_ip")
+    finally:
+        server.shutdown()
+        server.server_close()
