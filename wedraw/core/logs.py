@@ -53,6 +53,8 @@ def configure_logging(service: str, level: str = "INFO", log_file: str | None = 
     root.setLevel(level)
     for noisy in ("werkzeug", "urllib3", "kombu", "amqp", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # waitress warns whenever a request waits for one of its threads: a pool doing its job, not a fault.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 def _clean_request_id(value: str | None) -> str:
