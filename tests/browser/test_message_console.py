@@ -184,6 +184,7 @@ def test_a_campaign_to_a_tag_runs_to_completion_with_failures_and_their_reasons(
     # Campaign detail: the progress bar reaches 100 % as the worker sends.
     page.wait_for_url(re.compile(r".*/message/campaigns/\d+$"))
     campaign_id = int(page.url.rsplit("/", 1)[1])
+    page.locator('[data-test="campaign-audience"]', has_text=f"标签「{TAG_NAME}」").wait_for()  # the tag by its name
     status = page.locator('[data-test="campaign-detail-status"]')
     status.get_by_text("已完成").wait_for(timeout=60_000)
     bar = page.locator('[data-test="campaign-progress-bar"]')

@@ -222,6 +222,16 @@ def seed_fans(official_app, sandbox, appid: str, *, include_unsubscribed: bool =
     return openids
 
 
+def seed_tag(official_app, appid: str, wechat_id: int, name: str) -> None:
+    """Store one of the account's WeChat tags in the Official Account service (as a tag sync would)."""
+    from wedraw.wechat_official.models import Account, Tag, db
+
+    with official_app.app_context():
+        account_id = db.session.execute(select(Account.id).where(Account.appid == appid)).scalar_one()
+        db.session.add(Tag(account_id=account_id, wechat_id=wechat_id, name=name))
+        db.session.commit()
+
+
 @pytest.fixture
 def senders(api, oa_account, demo):
     """Every kind of sender, registered through the API: {kind: sender json}."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.message.conftest import deliveries, seed_fans, wait_campaign, wait_for
+from tests.message.conftest import deliveries, seed_fans, seed_tag, wait_campaign, wait_for
 from wedraw.sandbox.world import person_profile
 
 CAMPAIGNS = "/api/message/campaigns"
@@ -47,8 +47,16 @@ def test_a_campaign_to_a_tag_completes_with_progress_results_and_export(
         query_string={"sender_id": senders["official_account"]["id"], "kind": "tag", "tag_id": tag_id},
     )
     assert estimate.get_json() == {"count": len(tagged), "description": f"subscribed fans with tag {tag_id}"}
-    campaign = _campaign(api, _template_body(senders, oa_templates, audience, start=True))
+    seed_tag(official_app, appid, tag_id, "VIP")  # once the tags are synced, campaigns name theirs
+    estimate = api.get(
+        "/api/message/audiences/estimate",
+        query_string={"sender_id": senders["official_account"]["id"], "kind": "tag", "tag_id": tag_id},
+    )
+    assert estimate.get_json()["description"] == f"subscribed fans with tag VIP ({tag_id})"
+    named_by_caller = {**audience, "tag_name": "not what the caller says"}
+    campaign = _campaign(api, _template_body(senders, oa_templates, named_by_caller, start=True))
     assert campaign["status"] == "preparing" and campaign["audience_estimate"] == len(tagged)
+    assert campaign["audience"] == {"kind": "tag", "tag_id": tag_id, "tag_name": "VIP"}
     progress = wait_campaign(api, campaign["id"])
     assert progress["total"] == len(tagged) and progress["counts"]["sent"] == len(tagged)
     assert progress["done"] == len(tagged) and progress["percent"] == 100.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tests.message.conftest import seed_fans
+from tests.message.conftest import seed_fans, seed_tag
 from wedraw.core.internal import service_token
 
 
@@ -57,7 +57,14 @@ def test_audience_pages_counts_and_fan_updates(official_app, settings, oa_accoun
     count = client.get(
         "/internal/wechat/audience/count", headers=headers, query_string={"appid": appid, "kind": "tag", "tag_id": 100}
     ).get_json()
-    assert count == {"count": len(tagged)}
+    assert count == {"count": len(tagged), "tag_name": None}  # the account's tags not synced yet
+    seed_tag(official_app, appid, 100, "VIP")
+    count = client.get(
+        "/internal/wechat/audience/count", headers=headers, query_string={"appid": appid, "kind": "tag", "tag_id": 100}
+    ).get_json()
+    assert count == {"count": len(tagged), "tag_name": "VIP"}
+    everyone = client.get("/internal/wechat/audience/count", headers=headers, query_string={"appid": appid})
+    assert everyone.get_json() == {"count": 60}
     no_tag = client.get(
         "/internal/wechat/audience/count", headers=headers, query_string={"appid": appid, "kind": "tag"}
     )

@@ -46,6 +46,10 @@ class AudienceSource:
     def count(self, spec: dict, sender: Sender, settings) -> int:
         raise NotImplementedError
 
+    def measure(self, spec: dict, sender: Sender, settings) -> tuple[int, dict]:
+        """The audience's size now, and what the stored spec should also say for people to read."""
+        return self.count(spec, sender, settings), {}
+
     def page(self, spec: dict, sender: Sender, cursor: str | None, settings) -> Page:
         raise NotImplementedError
 
@@ -99,7 +103,16 @@ class OfficialTag(OfficialFans):
     internal_kind = "tag"
 
     def describe(self, spec: dict) -> str:
-        return f"subscribed fans with tag {spec.get('tag_id')}"
+        name = spec.get("tag_name")
+        return (
+            f"subscribed fans with tag {name} ({spec.get('tag_id')})"
+            if name
+            else f"subscribed fans with tag {spec.get('tag_id')}"
+        )
+
+    def measure(self, spec, sender, settings) -> tuple[int, dict]:
+        found = _official(settings, "GET", "/internal/wechat/audience/count", params=self._params(spec, sender))
+        return int(found["count"]), {"tag_name": found.get("tag_name")}
 
     def check(self, spec, sender) -> None:
         if spec.get("tag_id") is None:

@@ -268,6 +268,10 @@ class AudienceSpecSchema(Schema):
     tag_id = fields.Integer(
         strict=True, validate=validate.Range(min=0, max=2**31 - 1), metadata={"description": "WeChat's tag id"}
     )
+    tag_name = fields.String(
+        validate=validate.Length(max=64),
+        metadata={"description": "The tag's name, as stored campaigns show it; looked up again, so ignored here"},
+    )
     list_id = _id()
     openids = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=20_000))
 

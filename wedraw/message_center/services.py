@@ -542,6 +542,7 @@ def delete_list(list_id: int) -> None:
 def _audience(spec: dict, sender: Sender, channel: Channel, campaign_name: str, who: str | None) -> tuple[dict, int]:
     """The stored audience spec and its size now (an inline openid list becomes an uploaded list)."""
     spec = dict(spec or {})
+    spec.pop("tag_name", None)  # looked up below, never taken from the caller
     if spec.get("kind") == "openids":
         kind = "userid" if channel.target_kind == "userid" else "openid"
         audience = create_list(f"{campaign_name} (inline)"[:64], kind, spec.get("openids") or [], who)
@@ -554,7 +555,8 @@ def _audience(spec: dict, sender: Sender, channel: Channel, campaign_name: str, 
             errors={"audience.kind": [f"Not for a {sender.kind} sender."]},
         )
     source.check(spec, sender)
-    count = source.count(spec, sender, _settings())
+    count, facts = source.measure(spec, sender, _settings())
+    spec.update(facts)
     if count == 0:
         raise ApiError(
             422,
@@ -564,7 +566,7 @@ def _audience(spec: dict, sender: Sender, channel: Channel, campaign_name: str, 
         )
     if channel.name == "oa_mass" and spec["kind"] == "list" and count < 2:
         raise ApiError(422, "A mass send to a list needs at least 2 recipients.", errors={"audience": ["Too few."]})
-    clean = {k: spec[k] for k in ("kind", "tag_id", "list_id", "filter") if spec.get(k) is not None}
+    clean = {k: spec[k] for k in ("kind", "tag_id", "tag_name", "list_id", "filter") if spec.get(k) is not None}
     return clean, count
 
 
@@ -578,7 +580,8 @@ def estimate(sender_id: int, spec: dict) -> dict:
             errors={"kind": [f"Not for a {sender.kind} sender."]},
         )
     source.check(spec, sender)
-    return {"count": source.count(spec, sender, _settings()), "description": source.describe(spec)}
+    count, facts = source.measure(spec, sender, _settings())
+    return {"count": count, "description": source.describe({**spec, **facts})}
 
 
 # ---------------------------------------------------------------- campaigns

@@ -7,7 +7,7 @@ never reads this service's tables: it asks here.
 - `GET  /internal/wechat/accounts/<appid>/credentials`   appid + decrypted app secret, for sending as the account
 - `GET  /internal/wechat/audience`                       one page of fans' openids (`all`, `subscribed` or a `tag`),
                                                          keyset-paged by fan id (`after`), with the total on request
-- `GET  /internal/wechat/audience/count`                 how many fans an audience has
+- `GET  /internal/wechat/audience/count`                 how many fans an audience has (with a tag's name, if synced)
 - `POST /internal/wechat/fans/unsubscribed`              fans WeChat answered 43004 for: mark them unsubscribed
 - `POST /internal/wechat/fans/by-unionid`                the account's openids of people known by unionid
 
@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from wedraw.core.auth import internal
 from wedraw.core.db import utcnow
 from wedraw.core.errors import ApiError
-from wedraw.wechat_official.models import Account, Fan, db
+from wedraw.wechat_official.models import Account, Fan, Tag, db
 
 bp = Blueprint("wechat-internal", __name__, url_prefix="/internal/wechat")
 
@@ -140,7 +140,12 @@ def audience():
 def audience_count():
     args = _load(CountArgs(), request.args)
     account = _account(args["appid"])
-    return jsonify({"count": _count(_audience_filter(account, args))})
+    body = {"count": _count(_audience_filter(account, args))}
+    if args["kind"] == "tag":  # its name, for people to read (null until the account's tags are synced)
+        body["tag_name"] = db.session.execute(
+            select(Tag.name).where(Tag.account_id == account.id, Tag.wechat_id == args["tag_id"])
+        ).scalar_one_or_none()
+    return jsonify(body)
 
 
 @bp.route("/fans/unsubscribed", methods=["POST"])

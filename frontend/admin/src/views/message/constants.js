@@ -140,7 +140,7 @@ export function messageErrorText(error, fallback = '操作失败') {
 export function describeAudience(audience) {
   if (!audience) return '-'
   if (audience.kind === 'fans') return '全部粉丝'
-  if (audience.kind === 'tag') return `标签 ${audience.tag_id}`
+  if (audience.kind === 'tag') return audience.tag_name ? `标签「${audience.tag_name}」` : `标签 ${audience.tag_id}`
   if (audience.kind === 'list') return `名单 #${audience.list_id}`
   if (audience.kind === 'members') {
     const f = audience.filter || {}
