@@ -232,7 +232,11 @@ def test_a_campaign_to_a_tag_runs_to_completion_with_failures_and_their_reasons(
         "document.querySelectorAll('[data-test=\"send-target\"]').length === 1", polling=100, timeout=10_000
     )
     sends = page.locator('[data-test="sends-table"]')
-    assert lost in sends.inner_text() and "43004" in sends.inner_text() and f"活动 #{campaign_id}" in sends.inner_text()
+    assert lost in sends.inner_text() and "43004" in sends.inner_text() and "活动「VIP 积分提醒」" in sends.inner_text()
+    assert (
+        sends.get_by_role("link", name="活动「VIP 积分提醒」").get_attribute("href")
+        == f"/message/campaigns/{campaign_id}"
+    )
 
     # 任务队列: every queue of the platform, with the worker of this test alive on the push queue.
     page.locator('[data-test="menu-message-workers"]').click()

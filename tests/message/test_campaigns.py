@@ -70,6 +70,8 @@ def test_a_campaign_to_a_tag_completes_with_progress_results_and_export(
     assert sorted(r["target"] for r in rows) == sorted(tagged)
     assert {r["status"] for r in rows} == {"sent"}
     assert api.get(f"{CAMPAIGNS}/{campaign['id']}/failures").get_json() == []
+    log = api.get("/api/message/sends", query_string={"campaign_id": campaign["id"], "page_size": 3}).get_json()
+    assert log["total"] == len(tagged) and {r["campaign_name"] for r in log["items"]} == {campaign["name"]}
     again = api.post(f"{CAMPAIGNS}/{campaign['id']}/cancel")
     assert again.status_code == 409 and again.get_json()["code"] == "campaign_finished"
 

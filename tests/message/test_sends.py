@@ -37,6 +37,7 @@ def test_a_retried_api_call_with_the_same_key_sends_once(api, senders, oa_templa
     assert sandbox.control.outbox(channel="template")["counts"] == {openid: 1}
     log = api.get(SENDS, query_string={"q": "order-1001-shipped"}).get_json()
     assert log["total"] == 1 and log["items"][0]["preview"].startswith("\n订单号：P1001")
+    assert log["items"][0]["campaign_id"] is None and log["items"][0]["campaign_name"] is None
     filtered = {
         "sender_id": senders["official_account"]["id"],
         "kind": "single",

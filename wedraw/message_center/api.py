@@ -388,7 +388,7 @@ def export_campaign(campaign_id):
 
 @sends_blp.route("", methods=["GET"])
 @sends_blp.arguments(s.SendQuerySchema, location="query")
-@sends_blp.response(200, page_of(s.DeliverySchema))
+@sends_blp.response(200, page_of(s.SendLogSchema))
 @requires("message:sends:read")
 def list_sends(args):
     """The send log: single sends and campaign recipients, newest first."""

@@ -496,6 +496,10 @@ class DeliverySchema(Schema):
         return CHANNELS[row.channel].preview(row.payload)
 
 
+class SendLogSchema(DeliverySchema):
+    campaign_name = fields.String(allow_none=True, metadata={"description": "The campaign's name (campaign rows)"})
+
+
 class DeliveryQuerySchema(PageArgs):
     status = fields.String(validate=validate.OneOf(DELIVERY_STATES))
     errcode = fields.Integer(strict=False, validate=validate.Range(min=-1, max=10**7))
