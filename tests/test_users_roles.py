@@ -90,6 +90,22 @@ def test_permission_catalogue_is_listed(client, admin):
     assert all(p["code"].count(":") == 2 for p in catalogue)
 
 
+def test_seeding_brings_the_stored_built_in_roles_up_to_date(apps, client, admin):
+    from wedraw.core.permissions import BUILTIN_ROLES
+    from wedraw.user_center.models import Role, db
+    from wedraw.user_center.services import ensure_admin
+
+    with apps["user_center"].app_context():  # as an earlier release stored it
+        role = db.session.execute(db.select(Role).where(Role.name == "read_only")).scalar_one()
+        role.description, role.permissions = "Reads everything it is granted, changes nothing", ["user:users:read"]
+        db.session.commit()
+        ensure_admin(None)  # what `make seed` runs
+    roles = client().get("/api/roles", headers=admin.headers).get_json()["items"]
+    stored = next(r for r in roles if r["name"] == "read_only")
+    assert stored["description"] == BUILTIN_ROLES["read_only"]["description"] == "只读：查看被授予的内容，不做任何修改"
+    assert sorted(stored["permissions"]) == sorted(BUILTIN_ROLES["read_only"]["permissions"])
+
+
 def test_changing_a_users_roles_ends_their_sessions(client, admin, make_user, login):
     user, password = make_user("mover", roles=("operator",))
     session = login("mover", password)

@@ -6,50 +6,51 @@ of these; a test proves no route names a permission missing from this catalogue.
 
 from __future__ import annotations
 
+# What the console shows operators (Simplified Chinese): area names and permission descriptions.
 AREAS = {
-    "user": "User center",
-    "wechat": "Official Account",
-    "wecom": "WeCom",
-    "miniprogram": "Mini Program",
-    "points": "Points mall",
-    "message": "Message center",
-    "analytics": "Data analysis",
-    "pii": "Personal data",
+    "user": "用户中心",
+    "wechat": "公众号",
+    "wecom": "企业微信",
+    "miniprogram": "小程序",
+    "points": "积分商城",
+    "message": "消息中心",
+    "analytics": "数据分析",
+    "pii": "敏感信息",
 }
 
 _THINGS: dict[str, dict[str, str]] = {
-    "user": {"users": "admin users", "roles": "roles", "audit": "audit log", "sessions": "login log and sessions"},
+    "user": {"users": "后台用户", "roles": "角色", "audit": "审计日志", "sessions": "登录日志与在线会话"},
     "wechat": {
-        "accounts": "Official Accounts",
-        "fans": "fans",
-        "tags": "tags",
-        "menus": "menus",
-        "replies": "auto-replies",
-        "qrcodes": "QR codes",
-        "materials": "materials",
-        "messages": "message log and customer-service messages",
+        "accounts": "公众号账号",
+        "fans": "粉丝",
+        "tags": "标签",
+        "menus": "自定义菜单",
+        "replies": "自动回复",
+        "qrcodes": "二维码",
+        "materials": "素材",
+        "messages": "消息记录与客服消息",
     },
     "wecom": {
-        "corp": "corp configuration",
-        "contacts": "contacts",
-        "groups": "customer groups and app chats",
-        "robots": "group robots",
-        "messages": "app messages",
+        "corp": "企业配置",
+        "contacts": "通讯录",
+        "groups": "客户群与应用群聊",
+        "robots": "群机器人",
+        "messages": "应用消息",
     },
-    "miniprogram": {"members": "members", "settings": "Mini Program settings"},
+    "miniprogram": {"members": "小程序会员", "settings": "小程序配置"},
     "points": {
-        "accounts": "points accounts and ledger",
-        "rules": "earning rules",
-        "products": "products and categories",
-        "orders": "exchange orders",
+        "accounts": "积分账户与流水",
+        "rules": "积分规则",
+        "products": "商品与分类",
+        "orders": "兑换订单",
     },
     "message": {
-        "templates": "templates",
-        "campaigns": "campaigns",
-        "sends": "send log",
-        "workers": "workers and queues",
+        "templates": "消息模板",
+        "campaigns": "群发活动",
+        "sends": "发送记录",
+        "workers": "任务队列与 worker",
     },
-    "analytics": {"dashboard": "dashboard", "reports": "reports"},
+    "analytics": {"dashboard": "数据看板", "reports": "报表"},
 }
 
 PII_READ = "pii:personal:read"
@@ -59,23 +60,23 @@ def _catalogue() -> dict[str, str]:
     perms: dict[str, str] = {}
     for area, things in _THINGS.items():
         for thing, label in things.items():
-            perms[f"{area}:{thing}:read"] = f"Read {label}"
-            perms[f"{area}:{thing}:write"] = f"Change {label}"
-    perms[PII_READ] = "See personal data (phone numbers, e-mail) unmasked"
+            perms[f"{area}:{thing}:read"] = f"查看{label}"
+            perms[f"{area}:{thing}:write"] = f"管理{label}"
+    perms[PII_READ] = "查看未脱敏的个人信息（手机号、邮箱）"
     return perms
 
 
 PERMISSIONS: dict[str, str] = _catalogue()
 
 BUILTIN_ROLES: dict[str, dict] = {
-    "super_admin": {"description": "Everything, including personal data", "permissions": sorted(PERMISSIONS)},
+    "super_admin": {"description": "全部权限，含未脱敏的个人信息", "permissions": sorted(PERMISSIONS)},
     "operator": {
-        "description": "Runs the WeChat estate; cannot manage admin users or roles",
+        "description": "运营全部业务并可查看审计日志；不能管理后台用户和角色，看不到未脱敏的个人信息",
         "permissions": sorted(p for p in PERMISSIONS if not p.startswith("user:") and p != PII_READ)
         + ["user:audit:read"],
     },
     "read_only": {
-        "description": "Reads everything it is granted, changes nothing",
+        "description": "只读：查看被授予的内容，不做任何修改",
         "permissions": sorted(p for p in PERMISSIONS if p.endswith(":read") and p != PII_READ),
     },
 }

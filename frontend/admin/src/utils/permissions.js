@@ -13,6 +13,13 @@ export const PERMISSIONS = {
 /** Roles that may do everything, whatever their permission list says. */
 export const SUPERUSER_ROLES = ['super_admin']
 
+/** What the built-in roles are called on screen (their names stay the identifiers). */
+export const BUILTIN_ROLE_LABELS = { super_admin: '超级管理员', operator: '运营', read_only: '只读' }
+
+export function roleLabel(name) {
+  return BUILTIN_ROLE_LABELS[name] || name
+}
+
 /** Display names of permission areas, in the order the picker shows them. */
 export const AREA_LABELS = {
   user: '用户中心',
