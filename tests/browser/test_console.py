@@ -60,3 +60,38 @@ def test_built_in_roles_and_permissions_read_in_chinese(page, console_url):
     picker.get_by_text("查看后台用户").wait_for()
     assert "管理群发活动" in picker.inner_text() and "查看未脱敏的个人信息（手机号、邮箱）" in picker.inner_text()
     assert not re.search(r"\b(Read|Change) ", picker.inner_text())
+
+
+def test_the_apis_field_errors_show_in_chinese_under_their_fields(page, console_url):
+    """Whatever the API refuses in a form shows under its field, marshmallow's messages in Chinese."""
+    refusal = {
+        "code": "validation_error",
+        "message": "Invalid input.",
+        "errors": {
+            "username": ["Length must be between 3 and 64."],
+            "email": ["Not a valid email address."],
+            "role_ids": ["Must be greater than or equal to 1."],
+            "display_name": ["Something only the server knows."],
+        },
+    }
+
+    def refuse(route):
+        if route.request.method == "POST":
+            route.fulfill(status=422, json=refusal)
+        else:
+            route.fallback()
+
+    sign_in(page, console_url)
+    page.wait_for_url(re.compile(r".*/$"))
+    page.goto(console_url + "/user-center/users")
+    page.route(re.compile(r".*/api/users$"), refuse)
+    page.locator('[data-test="users-create"]').click()
+    page.locator('[data-test="user-form-username"]').fill("zhangsan")
+    page.locator('[data-test="user-form-password"]').fill("Zhang-san-2026")
+    page.locator('[data-test="user-form-display-name"]').fill("张三")
+    page.locator('[data-test="user-form-submit"]').click()
+    errors = page.locator(".el-form-item__error")
+    errors.get_by_text("长度须在 3 到 64 之间").wait_for()
+    shown = errors.all_inner_texts()
+    assert "邮箱格式不正确" in shown and "不能小于 1" in shown
+    assert "Something only the server knows." in shown  # an unknown message is shown as it is

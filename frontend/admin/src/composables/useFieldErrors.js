@@ -1,9 +1,11 @@
 import { reactive } from 'vue'
 import { ElMessage } from 'element-plus'
+import { translateFieldMessage } from '@/utils/serverMessages'
 
 /**
  * Server-side field errors (`errors: {field: [msgs]}`) shown under the form
- * items: bind `:error="fieldErrors.username"` on el-form-item.
+ * items, in Chinese where the message is a known one: bind
+ * `:error="fieldErrors.username"` on el-form-item.
  */
 export function useFieldErrors() {
   const fieldErrors = reactive({})
@@ -21,7 +23,7 @@ export function useFieldErrors() {
     let placed = 0
     for (const [field, messages] of Object.entries(error?.errors || {})) {
       if (!knownFields.includes(field)) continue
-      fieldErrors[field] = Array.isArray(messages) ? messages.join('；') : String(messages)
+      fieldErrors[field] = (Array.isArray(messages) ? messages : [messages]).map(translateFieldMessage).join('；')
       placed += 1
     }
     if (placed === 0) {

@@ -1,27 +1,7 @@
 import { computed, ref } from 'vue'
 import { listAllSenders, listChannels } from '@/api/message'
 import { useFieldErrors } from '@/composables/useFieldErrors'
-
-// Server messages the forms show often, in the console's language.
-const FIELD_MESSAGES = [
-  [/^Required\.?$|^is required$|Missing data for required field\.?/, '必填'],
-  [/^Unknown template\.?$/, '模板不存在'],
-  [/^Must be in the future\.?$/, '时间必须晚于现在'],
-  [/^No recipients\.?$/, '受众为空：没有符合条件的接收人'],
-  [/^is not a variable of this template$/, '不是该模板的变量'],
-  [/^is too long \((\d+) characters, at most (\d+)\)$/, (m) => `过长（${m[1]} 个字符，最多 ${m[2]} 个）`],
-  [/^Unknown field\.?$/, '未知字段'],
-  [/^Not a valid integer\.?$/, '必须是整数'],
-]
-
-export function translateFieldMessage(text) {
-  const value = String(text)
-  for (const [pattern, replacement] of FIELD_MESSAGES) {
-    const match = pattern.exec(value)
-    if (match) return typeof replacement === 'function' ? replacement(match) : replacement
-  }
-  return value
-}
+import { translateFieldMessage } from '@/utils/serverMessages'
 
 /** `{audience: {tag_id: ['x']}}` → `{'audience.tag_id': ['x']}` (nested schemas answer nested errors). */
 export function flattenErrors(errors, prefix = '') {
