@@ -95,3 +95,17 @@ def test_the_apis_field_errors_show_in_chinese_under_their_fields(page, console_
     shown = errors.all_inner_texts()
     assert "邮箱格式不正确" in shown and "不能小于 1" in shown
     assert "Something only the server knows." in shown  # an unknown message is shown as it is
+
+
+def test_an_english_refusal_gets_a_chinese_headline(page, console_url):
+    """The API explains a 409 in English; the toast leads with Chinese and keeps the reason."""
+    sign_in(page, console_url)
+    page.wait_for_url(re.compile(r".*/$"))
+    page.goto(console_url + "/user-center/users")
+    page.locator('[data-test="users-create"]').click()
+    page.locator('[data-test="user-form-username"]').fill("admin")  # taken
+    page.locator('[data-test="user-form-password"]').fill("Zhang-san-2026")
+    page.locator('[data-test="user-form-display-name"]').fill("重名")
+    page.locator('[data-test="user-form-submit"]').click()
+    toast = page.locator(".el-message--error")
+    toast.get_by_text("操作冲突，请刷新后重试：The username 'admin' is taken.").wait_for()

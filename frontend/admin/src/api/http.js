@@ -7,7 +7,8 @@
 //   registered handler sends the user to /login with a message;
 // - every failure is turned into an ApiError and, unless the request asked to
 //   stay silent, shown as a Chinese toast (403, 429 and network errors get a
-//   fixed text, anything else shows the server's `message`).
+//   fixed text; otherwise a Chinese headline for the status, then the server's
+//   `message` when it is not Chinese already).
 import axios from 'axios'
 import { ElMessage } from 'element-plus'
 import { useAuthStore } from '@/stores/auth'
@@ -24,12 +25,16 @@ const FALLBACK_MESSAGES = {
   409: '操作冲突，请刷新后重试',
   413: '提交的内容过大',
   422: '提交的数据校验未通过',
+  424: '依赖的服务暂时不可用，请稍后重试',
   429: MSG_TOO_MANY,
   500: '服务器内部错误，请稍后再试',
   502: '服务暂不可用，请稍后再试',
   503: '服务暂不可用，请稍后再试',
   504: '服务响应超时，请稍后再试',
 }
+
+/** True when a server text is written in Chinese already. */
+export const hasChinese = (text) => typeof text === 'string' && /[\u4e00-\u9fff]/.test(text)
 
 /** A failed API call, normalised from the server's error envelope. */
 export class ApiError extends Error {
@@ -74,13 +79,16 @@ export function toApiError(error) {
   const { status, data, headers } = response
   const body = data && typeof data === 'object' ? data : {}
   const retryAfter = parseRetryAfter(headers?.['retry-after'])
-  let message = typeof body.message === 'string' && body.message ? body.message : FALLBACK_MESSAGES[status]
+  const serverText = typeof body.message === 'string' && body.message ? body.message : ''
+  const headline = FALLBACK_MESSAGES[status] || `请求失败（${status}）`
+  // The server explains in English unless it says otherwise: a Chinese headline, its reason after.
+  let message = !serverText ? headline : hasChinese(serverText) ? serverText : `${headline}：${serverText}`
   if (status === 403) message = MSG_FORBIDDEN
   if (status === 429) message = tooManyRequestsMessage(retryAfter)
   return new ApiError({
     status,
     code: body.code || `http_${status}`,
-    message: message || `请求失败（${status}）`,
+    message,
     serverMessage: typeof body.message === 'string' ? body.message : null,
     requestId: body.request_id || headers?.['x-request-id'] || null,
     errors: body.errors && typeof body.errors === 'object' ? body.errors : null,
