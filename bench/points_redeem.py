@@ -125,7 +125,11 @@ def _gunicorn(env: dict[str, str], port: int, workers: int | None) -> subprocess
     full = {**os.environ, **env, "WEDRAW_SERVICE": "points_mall"}
     if workers:
         full["WEDRAW_GUNICORN_WORKERS"] = str(workers)
-    child = subprocess.Popen(argv, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its log goes to a file: a pipe nobody reads would stall the workers once it filled.
+    log_path = Path(env["WEDRAW_VAR_DIR"]) / "gunicorn.log"
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(argv, env=full, stdout=subprocess.DEVNULL, stderr=log)
+    print(f"gunicorn log: {log_path}", file=sys.stderr)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -134,7 +138,7 @@ def _gunicorn(env: dict[str, str], port: int, workers: int | None) -> subprocess
                 return child
         except OSError:
             if child.poll() is not None:
-                raise SystemExit(f"gunicorn exited: {child.stderr.read().decode()[-2000:]}") from None
+                raise SystemExit(f"gunicorn exited: {log_path.read_text()[-2000:]}") from None
             time.sleep(0.2)
     child.kill()
     raise SystemExit("gunicorn did not start")

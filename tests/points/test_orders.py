@@ -230,3 +230,28 @@ def test_images_upload_and_serve(points, admin_api, product):
         == 422
     )
     assert points.get("/api/points/images/" + "0" * 32 + ".png").status_code == 404
+
+
+def test_an_order_number_already_taken_is_drawn_again_and_nothing_is_charged_twice(
+    points, make_member, product, fund, apps, monkeypatch
+):
+    from wedraw.points_mall import orders
+
+    item = product(price=100, stock=5)
+    first, second = make_member(), make_member()
+    fund(first, 500)
+    fund(second, 500)
+    draws = iter(["P202611280000000000000001", "P202611280000000000000001", "P202611280000000000000002"])
+    monkeypatch.setattr(orders, "_new_order_no", lambda: next(draws))
+    assert redeem(points, first, item["id"]).status_code == 201
+    again = redeem(points, second, item["id"])  # draws the first order's number, then a free one
+    assert again.status_code == 201, again.get_json()
+    assert again.get_json()["order_no"] == "P202611280000000000000002"
+    state = assert_books_balance(apps)
+    assert sorted(a["balance"] for a in state["accounts"].values()) == [400, 400]
+    assert list(state["products"].values()) == [(3, 2)] and state["entries"] == 4  # 2 fundings, 2 debits
+
+    monkeypatch.setattr(orders, "_new_order_no", lambda: "P202611280000000000000002")  # never free
+    refused = redeem(points, second, item["id"])
+    assert refused.status_code == 503 and refused.get_json()["code"] == "order_no_unavailable"
+    assert ledger_state(apps) == state  # nothing taken

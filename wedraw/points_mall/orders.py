@@ -30,6 +30,7 @@ message center (`message_center.send`, by name, with an idempotency key).
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -145,8 +146,36 @@ def _over_limit(product: Product, bought: int, quantity: int) -> ApiError:
     )
 
 
+ORDER_NO_ATTEMPTS = 5
+
+
+class _OrderNoTaken(Exception):
+    """The order number just drawn is another order's already (nothing was written): draw again."""
+
+
 def _new_order_no() -> str:
-    return f"P{utcnow():%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
+    # Ten random digits: two orders of one second share a number about once in 10^10 pairs (six digits
+    # made that one busy second in a hundred at 100 orders/s), and a clash is drawn again anyway.
+    return f"P{utcnow():%Y%m%d%H%M%S}{secrets.randbelow(10**10):010d}"
+
+
+def _is_order_no_clash(exc: IntegrityError, order_no: str) -> bool:
+    """The unique key the order number feeds (the order's, or its ledger entry's business id) refused it."""
+    text = str(exc.orig)
+    return order_no in text or "order_no" in text or "business_id" in text
+
+
+def _drawing_order_numbers_again(fn):
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        for attempt in range(ORDER_NO_ATTEMPTS):
+            try:
+                return fn(*args, **kwargs)
+            except _OrderNoTaken:
+                log.warning("order number taken, drawing another (attempt %d)", attempt + 1)
+        raise ApiError(503, "No free order number could be drawn; try again.", "order_no_unavailable")
+
+    return run
 
 
 def _notification(order_id: int, event: str) -> int:
@@ -166,6 +195,7 @@ def _queue_notification(notification_id: int) -> None:
         log.warning("notification %s not queued (%s); the sweep will", notification_id, type(exc).__name__)
 
 
+@_drawing_order_numbers_again
 @retry_on_deadlock
 def redeem(claims: dict, key: str, body: dict) -> tuple[Order, bool]:
     """(order, created). See the module docstring for the steps and what each refusal means."""
@@ -209,6 +239,11 @@ def redeem(claims: dict, key: str, body: dict) -> tuple[Order, bool]:
     except ledger.InsufficientPoints as exc:
         db.session.rollback()
         raise _short_of_points(exc.balance, exc.needed) from None
+    except IntegrityError as exc:
+        db.session.rollback()
+        if _is_order_no_clash(exc, order_no):
+            raise _OrderNoTaken from None
+        raise
     existing = _order_by_key(account_id, key)  # read under the lock: a request with this key got in first
     if existing is not None:
         db.session.rollback()
@@ -249,7 +284,13 @@ def redeem(claims: dict, key: str, body: dict) -> tuple[Order, bool]:
         updated_at=now,
     )
     db.session.add(order)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        if _is_order_no_clash(exc, order_no):
+            raise _OrderNoTaken from None
+        raise
     notification_id = _notification(order.id, "redeemed")
     # The stock last: the product row is the hot one, locked for the shortest time (this UPDATE, the
     # stock log row, the commit).
