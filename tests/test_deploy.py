@@ -3,9 +3,7 @@ Supervisor and logrotate accept and act on them."""
 
 from __future__ import annotations
 
-import datetime
 import getpass
-import ipaddress
 import re
 import shutil
 import ssl
@@ -18,6 +16,7 @@ import pytest
 import requests
 
 from tests.conftest import free_port, require_tier
+from tests.tls import self_signed
 from wedraw.core.registry import SERVICES, WEB_SERVICES, all_queues, callback_prefixes
 from wedraw.deploy import (
     DEPLOY_DIR,
@@ -227,38 +226,10 @@ def test_nginx_serves_the_layout(tmp_path):
         assert any('"status":429' in line and '"ip":"127.0.0.9"' in line for line in access)
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wedraw.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
 def test_https_template_redirects_and_speaks_only_modern_tls(tmp_path):
     _frontends(tmp_path)
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     http_port, https_port = free_port(), free_port()
     layout = Layout(
         app_root=str(tmp_path),

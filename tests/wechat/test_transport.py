@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from tests.conftest import free_port
+from tests.tls import self_signed
 from wedraw.core.config import load_settings
 from wedraw.wechat import demo_official_account, metrics
 from wedraw.wechat.transport import WeChatSession, endpoint_name, host_map, mount, rewrite_url
@@ -175,39 +176,6 @@ def test_a_wechat_session_fails_as_requests_fails(sandbox, monkeypatch):
         proxied.get("https://api.weixin.qq.com/cgi-bin/token", timeout=2)
 
 
-def _self_signed(directory) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wedraw-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(cert_path), str(key_path)
-
-
 def test_a_wechat_session_verifies_tls_on_the_direct_path(tmp_path, monkeypatch):
     """WeChat is reached over HTTPS: the direct path checks the certificate as requests does."""
     import ssl
@@ -228,7 +196,7 @@ def test_a_wechat_session_verifies_tls_on_the_direct_path(tmp_path, monkeypatch)
         def log_message(self, *_args):
             pass
 
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
@@ -238,7 +206,7 @@ def test_a_wechat_session_verifies_tls_on_the_direct_path(tmp_path, monkeypatch)
         mapping = {"api.weixin.qq.com": f"https://127.0.0.1:{server.server_address[1]}"}
         _forbid_requests_path(monkeypatch)
         trusted = mount(WeChatSession(), mapping)
-        trusted.verify = cert  # as REQUESTS_CA_BUNDLE would set it
+        trusted.verify = str(cert)  # as REQUESTS_CA_BUNDLE would set it
         assert trusted.get("https://api.weixin.qq.com/cgi-bin/get_api_domain_ip").json() == {
             "errcode": 0,
             "errmsg": "ok",
